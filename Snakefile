@@ -1,0 +1,26 @@
+# bnopt: "How Does Batch Normalization Help Optimization?" (Santurkar et al., 2018),
+# every experiment from the data download to the report, as one DAG.
+#
+#   snakemake --cores all                                  # the paper (config/config.yaml)
+#   snakemake --cores all --configfile config/quick.yaml   # offline, minutes on a laptop
+#
+# Rules are split by stage under workflow/rules/; the science is the bnopt package
+# under workflow/bnopt/.
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+
+
+rule all:
+    input:
+        all_training_outputs(),
+    default_target: True

@@ -1,0 +1,13 @@
+"""bnopt: reproduce "How Does Batch Normalization Help Optimization?" (Santurkar et al., 2018).
+
+The science lives here as small modules with one job each:
+
+- :mod:`bnopt.seeding`  pure (seed, purpose, step, ...) -> RNG seeds
+- :mod:`bnopt.data`     CIFAR-10 download/verification, digits, DLN data
+- :mod:`bnopt.norms`    the normalization variants (BN, noisy BN, l_p)
+- :mod:`bnopt.models`   VGG and the deep linear network
+- :mod:`bnopt.train`    the deterministic, resumable training loop
+- :mod:`bnopt.runs`     config -> the set of runs and their paths
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,130 @@
+"""The paper's two networks: a VGG for 32x32 images and a 25-layer deep linear net.
+
+Both are stacks of :class:`NormBlock` (linear map -> normalization -> activation),
+the unit the paper numbers as "layer #i". Layer numbers are 1-based; the VGG's
+classifier is layer 14 of VGG-16 and the DLN's last layer (no normalization) is 25.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .norms import has_learnable_shift, make_norm
+from .seeding import generator
+
+# Channels per conv layer; "M" is a 2x2 max-pool after the preceding conv.
+VGG_LAYOUTS = {
+    "vgg11": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+    "vgg13": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+    "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
+    "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
+              512, 512, 512, 512, "M"],
+}
+NETS = ("vgg", "dln")
+
+
+class NormBlock(nn.Module):
+    """linear map (conv or dense) -> normalization -> activation.
+
+    ``norm``'s output is "the layer's output after normalization, before the
+    non-linearity" that the activation measurements record.
+    """
+
+    def __init__(self, linear: nn.Module, norm: nn.Module, activation: nn.Module):
+        super().__init__()
+        self.linear, self.norm, self.activation = linear, norm, activation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.activation(self.norm(self.linear(x)))
+
+
+class VGG(nn.Module):
+    """VGG for 32x32 inputs: conv3x3 blocks with 5 max-pools, then one linear classifier."""
+
+    def __init__(self, arch: str, variant: str, seed: int, width: float = 1.0,
+                 num_classes: int = 10, in_channels: int = 3):
+        super().__init__()
+        if arch not in VGG_LAYOUTS:
+            raise ValueError(f"unknown VGG arch {arch!r}; choose one of {', '.join(VGG_LAYOUTS)}")
+        blocks, pool_after, channels = [], [], in_channels
+        for item in VGG_LAYOUTS[arch]:
+            if item == "M":
+                pool_after[-1] = True
+                continue
+            out_channels = max(1, round(item * width))
+            # A bias before a learnable shift (beta) gets no gradient signal: leave it out.
+            conv = nn.Conv2d(channels, out_channels, 3, padding=1, bias=not has_learnable_shift(variant))
+            norm = make_norm(variant, out_channels, spatial=True, layer=len(blocks) + 1, seed=seed)
+            blocks.append(NormBlock(conv, norm, nn.ReLU()))
+            pool_after.append(False)
+            channels = out_channels
+        self.blocks = nn.ModuleList(blocks)
+        self.pool_after = tuple(pool_after)
+        self.classifier = nn.Linear(channels, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block, pool in zip(self.blocks, self.pool_after):
+            x = block(x)
+            if pool:
+                x = F.max_pool2d(x, 2)
+        return self.classifier(x.flatten(1))
+
+    def weight_layers(self) -> list[nn.Module]:
+        """Conv and linear layers in order: index i-1 is the paper's layer #i."""
+        return [block.linear for block in self.blocks] + [self.classifier]
+
+
+class DeepLinearNet(nn.Module):
+    """`depth` bias-free `width`x`width` linear layers; the variant's normalization
+    follows each of the first `normalized_layers` of them, and there is no non-linearity."""
+
+    def __init__(self, variant: str, seed: int, depth: int = 25, width: int = 10, normalized_layers: int = 24):
+        super().__init__()
+        if not 0 <= normalized_layers <= depth:
+            raise ValueError(f"normalized_layers must be in [0, depth={depth}], got {normalized_layers}")
+        self.blocks = nn.ModuleList(
+            NormBlock(
+                nn.Linear(width, width, bias=False),
+                make_norm(variant, width, spatial=False, layer=i, seed=seed) if i <= normalized_layers else nn.Identity(),
+                nn.Identity(),
+            )
+            for i in range(1, depth + 1)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+    def weight_layers(self) -> list[nn.Module]:
+        return [block.linear for block in self.blocks]
+
+
+def init_glorot(model: nn.Module, seed: int) -> nn.Module:
+    """Glorot (Xavier) uniform weights and zero biases for every conv/linear layer,
+    drawn from a generator keyed by the run's seed (no global RNG)."""
+    gen = generator(seed, "init")
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            nn.init.xavier_uniform_(module.weight, generator=gen)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+    return model
+
+
+def build_model(net: str, variant: str, seed: int, model_cfg: dict, num_classes: int = 10) -> nn.Module:
+    """The network `net` ("vgg" or "dln") with normalization `variant`, initialized from `seed`.
+
+    `model_cfg` is the config's ``nets.<net>.model`` section.
+    """
+    if net == "vgg":
+        model = VGG(model_cfg.get("arch", "vgg16"), variant, seed, width=model_cfg.get("width", 1.0),
+                    num_classes=num_classes)
+    elif net == "dln":
+        model = DeepLinearNet(variant, seed, depth=model_cfg.get("depth", 25), width=model_cfg.get("width", 10),
+                              normalized_layers=model_cfg.get("normalized_layers", 24))
+    else:
+        raise ValueError(f"unknown network {net!r}; choose one of {', '.join(NETS)}")
+    return init_glorot(model, seed)

@@ -1,0 +1,121 @@
+"""The config's runs and where their files live.
+
+A net's ``runs`` is a union of products (variants x lrs x seeds), so a config can
+train every variant at one learning rate and only two of them at others. Paths
+carry the parameters (``results/vgg/batchnorm/lr~0.1/seed~0/``): results of old
+settings stay beside new ones, and adding a learning rate only adds jobs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from itertools import product
+from pathlib import Path
+
+# The run-spec keys that a net's config section passes on to training.
+SCHEDULE_KEYS = ("steps", "batch_size", "eval_every", "checkpoint_every", "model")
+
+
+@dataclass(frozen=True, order=True)
+class Run:
+    net: str
+    variant: str
+    lr: float
+    seed: int
+
+    @property
+    def lr_token(self) -> str:
+        return lr_token(self.lr)
+
+    @property
+    def path(self) -> str:
+        """The run's folder below ``results/``, e.g. ``vgg/batchnorm/lr~0.1/seed~0``."""
+        return f"{self.net}/{self.variant}/lr~{self.lr_token}/seed~{self.seed}"
+
+    def wildcards(self) -> dict:
+        return dict(net=self.net, variant=self.variant, lr=self.lr_token, seed=str(self.seed))
+
+
+def lr_token(lr: float) -> str:
+    """A learning rate as it appears in paths: Python's shortest round-tripping repr
+    (0.1 -> ``0.1``, 1e-6 -> ``1e-06``), so parsing the token gives the same float."""
+    return repr(float(lr))
+
+
+def expand_runs(config: dict) -> list[Run]:
+    """Every run of the config, each once, in config order."""
+    runs: dict[Run, None] = {}
+    for net, section in config["nets"].items():
+        for group in section["runs"]:
+            for variant, lr, seed in product(group["variants"], group["lrs"], group.get("seeds", [0])):
+                runs.setdefault(Run(net, variant, float(lr), int(seed)))
+    return list(runs)
+
+
+def find_run(config: dict, net: str, variant: str, lr: str, seed: str) -> Run:
+    """The configured run behind a set of path wildcards, or a clear error."""
+    wanted = Run(net, variant, float(lr), int(seed))
+    if wanted not in expand_runs(config):
+        raise ValueError(f"run {wanted.path} is not in the config's nets.{net}.runs; add it there to build it")
+    return wanted
+
+
+def train_spec(config: dict, run: Run, code: str | None = None) -> dict:
+    """Everything that determines a training run's result, as one JSON-able dict."""
+    section = config["nets"][run.net]
+    spec = dict(net=run.net, variant=run.variant, lr=run.lr, seed=run.seed,
+                **{key: section[key] for key in SCHEDULE_KEYS})
+    if run.net == "vgg":
+        spec["dataset"] = section["dataset"]
+    else:
+        spec["data"] = section["data"]
+    if code is not None:
+        spec["code"] = code
+    return spec
+
+
+def code_fingerprint(*modules: str) -> str:
+    """A hash of the source of the named bnopt modules: put it in a rule's params so
+    that editing the code a result depends on reruns the jobs that made it."""
+    package = Path(__file__).parent
+    digest = hashlib.sha256()
+    for name in sorted(set(modules)):
+        digest.update(name.encode())
+        digest.update((package / f"{name}.py").read_bytes())
+    return digest.hexdigest()[:16]
+
+
+class ConfigError(ValueError):
+    """A config value that the schema cannot catch."""
+
+
+def check_numbers_as_text(config: dict) -> None:
+    """Run before the schema: YAML 1.1 reads ``1e-6`` (no dot) as a string, which the
+    schema would only call "not a number"; say how to write it instead."""
+    nets = config.get("nets")
+    for net, section in (nets.items() if isinstance(nets, dict) else []):
+        groups = section.get("runs") if isinstance(section, dict) else None
+        for i, group in enumerate(groups if isinstance(groups, list) else []):
+            lrs = group.get("lrs") if isinstance(group, dict) else None
+            for j, lr in enumerate(lrs if isinstance(lrs, list) else []):
+                if isinstance(lr, str):
+                    raise ConfigError(f"nets.{net}.runs[{i}].lrs[{j}] = {lr!r} is text, not a number: "
+                                      "YAML reads 1e-6 as text, write 1.0e-6")
+
+
+def check_config(config: dict) -> None:
+    """Run after the schema: checks it cannot express, each naming the key and the fix."""
+    for net, section in config["nets"].items():
+        for key in ("eval_every", "checkpoint_every"):
+            if section[key] > section["steps"]:
+                raise ConfigError(
+                    f"nets.{net}.{key} = {section[key]} exceeds nets.{net}.steps = {section['steps']}; "
+                    "lower it (the last step is always covered anyway)"
+                )
+    dln = config["nets"].get("dln")
+    if dln is not None and dln["batch_size"] > dln["data"]["n_train"]:
+        raise ConfigError(
+            f"nets.dln.batch_size = {dln['batch_size']} exceeds nets.dln.data.n_train = {dln['data']['n_train']}; "
+            "set them equal for the paper's full-batch gradient descent"
+        )

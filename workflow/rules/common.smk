@@ -1,0 +1,45 @@
+# Config validation, the set of runs, and helpers shared by every rule.
+
+import sys
+from pathlib import Path
+
+from snakemake.utils import validate
+
+# The bnopt package sits beside this folder; importing it from there works whether
+# or not it is pip-installed (e.g. inside a rule's conda env on a cluster).
+sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
+
+from bnopt import runs as bnruns
+from bnopt.norms import VARIANTS
+
+
+# A bad config fails here, at parse time, before any job starts, naming the key.
+bnruns.check_numbers_as_text(config)
+validate(config, "../schemas/config.schema.yaml")
+bnruns.check_config(config)
+
+RUNS = bnruns.expand_runs(config)
+DATA_ROOT = config["data"]["root"]
+RUN_DIR = "results/{net}/{variant}/lr~{lr}/seed~{seed}"
+
+
+wildcard_constraints:
+    net="|".join(config["nets"]),
+    variant="|".join(VARIANTS),
+    lr=r"[0-9][0-9.e+-]*",
+    seed=r"\d+",
+    dataset="cifar10|digits",
+
+
+def run_of(wildcards):
+    """The configured run behind a job's wildcards (an error if it is not configured)."""
+    return bnruns.find_run(config, wildcards.net, wildcards.variant, wildcards.lr, wildcards.seed)
+
+
+def expand_runs(pattern):
+    """`pattern` (with {net}, {variant}, {lr}, {seed}) filled in for every configured run."""
+    return [pattern.format(**run.wildcards()) for run in RUNS]
+
+
+def dataset_file(dataset):
+    return f"{DATA_ROOT}/data/{dataset}.pt"

@@ -1,0 +1,40 @@
+# Data: CIFAR-10 from its official URL (md5-checked), or scikit-learn's bundled
+# digits offline; each ends as one uint8 tensor file with the training split's
+# per-channel mean and std. The DLN's data is drawn inside its training job.
+
+
+# Compute nodes often have no internet: download on the submitting host.
+localrules:
+    download_cifar10,
+
+
+rule download_cifar10:
+    output:
+        f"{DATA_ROOT}/cifar-10-python.tar.gz",
+    params:
+        url=config["data"]["cifar10"]["url"],
+        md5=config["data"]["cifar10"]["md5"],
+    log:
+        "logs/data/download_cifar10.log",
+    script:
+        "../scripts/download_cifar10.py"
+
+
+def prepare_data_input(wildcards):
+    return rules.download_cifar10.output if wildcards.dataset == "cifar10" else []
+
+
+rule prepare_data:
+    input:
+        prepare_data_input,
+    output:
+        f"{DATA_ROOT}/data/{{dataset}}.pt",
+    params:
+        settings=lambda wildcards: config["data"][wildcards.dataset],
+        code=bnruns.code_fingerprint("data"),
+    log:
+        "logs/data/prepare_{dataset}.log",
+    benchmark:
+        "logs/benchmarks/prepare_{dataset}.tsv"
+    script:
+        "../scripts/prepare_data.py"

@@ -1,0 +1,36 @@
+# Training: one job per (net, variant, lr, seed). Every value that changes a result
+# is in params.spec, including a fingerprint of the code training depends on.
+
+TRAIN_CODE = bnruns.code_fingerprint("seeding", "data", "problems", "norms", "models", "train")
+
+
+def train_data_input(wildcards):
+    if wildcards.net == "vgg":
+        return dataset_file(config["nets"]["vgg"]["dataset"])
+    return []
+
+
+rule train:
+    input:
+        data=train_data_input,
+    output:
+        metrics=f"{RUN_DIR}/train/metrics.parquet",
+        evals=f"{RUN_DIR}/train/test.parquet",
+        manifest=f"{RUN_DIR}/train/manifest.json",
+        checkpoints=directory(f"{RUN_DIR}/train/checkpoints"),
+    params:
+        spec=lambda wildcards: bnruns.train_spec(config, run_of(wildcards), code=TRAIN_CODE),
+    threads: config["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    log:
+        f"logs/train/{RUN_DIR.removeprefix('results/')}.log",
+    benchmark:
+        f"logs/benchmarks/train/{RUN_DIR.removeprefix('results/')}.tsv"
+    script:
+        "../scripts/train.py"
+
+
+def all_training_outputs():
+    return expand_runs(f"{RUN_DIR}/train/manifest.json")
