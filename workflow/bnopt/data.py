@@ -123,6 +123,7 @@ class _CifarUnpickler(pickle.Unpickler):
         ("numpy._core.multiarray", "_reconstruct"),
         ("numpy", "ndarray"),
         ("numpy", "dtype"),
+        ("_codecs", "encode"),  # how protocol-2 pickles written by Python 3 store bytes
     }
 
     def find_class(self, module: str, name: str):
@@ -181,6 +182,7 @@ def save_image_dataset(path: str | Path, name: str, train_x, train_y, test_x, te
 def prepare_cifar10(archive: str | Path, md5: str, out: str | Path) -> dict:
     """Verify, extract (into a temporary folder) and convert the CIFAR-10 archive."""
     verify_archive(archive, md5)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="cifar10-", dir=Path(out).parent) as tmp:
         extract_archive(archive, tmp)
         parts = read_cifar10(Path(tmp) / CIFAR10_BATCH_DIR)

@@ -267,8 +267,6 @@ def evals_table(spec: dict, history: History) -> pd.DataFrame:
 
 
 def package_versions() -> dict:
-    import snakemake  # noqa: F401  (importable wherever the rule runs)
-
     versions = {"python": platform.python_version(), "bnopt": __version__, "torch": torch.__version__,
                 "numpy": np.__version__, "pandas": pd.__version__}
     try:

@@ -43,3 +43,27 @@ def expand_runs(pattern):
 
 def dataset_file(dataset):
     return f"{DATA_ROOT}/data/{dataset}.pt"
+
+
+# ---------------------------------------------------------------- data
+
+def prepare_data_input(wildcards):
+    """CIFAR-10 is prepared from its downloaded archive; digits ship with scikit-learn."""
+    return f"{DATA_ROOT}/cifar-10-python.tar.gz" if wildcards.dataset == "cifar10" else []
+
+
+# ---------------------------------------------------------------- training
+
+# Editing any module training depends on reruns training; figure code is not here.
+TRAIN_CODE = bnruns.code_fingerprint("seeding", "data", "problems", "norms", "models", "train")
+
+
+def train_data_input(wildcards):
+    """VGG reads its prepared dataset; the DLN draws its data from the run's seed."""
+    if wildcards.net == "vgg":
+        return dataset_file(config["nets"]["vgg"]["dataset"])
+    return []
+
+
+def all_training_outputs():
+    return expand_runs(f"{RUN_DIR}/train/manifest.json")

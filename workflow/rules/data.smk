@@ -16,12 +16,10 @@ rule download_cifar10:
         md5=config["data"]["cifar10"]["md5"],
     log:
         "logs/data/download_cifar10.log",
+    conda:
+        "../../envs/data.yaml"
     script:
         "../scripts/download_cifar10.py"
-
-
-def prepare_data_input(wildcards):
-    return rules.download_cifar10.output if wildcards.dataset == "cifar10" else []
 
 
 rule prepare_data:
@@ -36,5 +34,7 @@ rule prepare_data:
         "logs/data/prepare_{dataset}.log",
     benchmark:
         "logs/benchmarks/prepare_{dataset}.tsv"
+    conda:
+        "../../envs/data.yaml"
     script:
         "../scripts/prepare_data.py"

@@ -1,15 +1,6 @@
 # Training: one job per (net, variant, lr, seed). Every value that changes a result
 # is in params.spec, including a fingerprint of the code training depends on.
 
-TRAIN_CODE = bnruns.code_fingerprint("seeding", "data", "problems", "norms", "models", "train")
-
-
-def train_data_input(wildcards):
-    if wildcards.net == "vgg":
-        return dataset_file(config["nets"]["vgg"]["dataset"])
-    return []
-
-
 rule train:
     input:
         data=train_data_input,
@@ -28,9 +19,7 @@ rule train:
         f"logs/train/{RUN_DIR.removeprefix('results/')}.log",
     benchmark:
         f"logs/benchmarks/train/{RUN_DIR.removeprefix('results/')}.tsv"
+    conda:
+        "../../envs/train.yaml"
     script:
         "../scripts/train.py"
-
-
-def all_training_outputs():
-    return expand_runs(f"{RUN_DIR}/train/manifest.json")

@@ -1,0 +1,88 @@
+"""Network shapes, layouts, bias rules and Glorot initialization."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from bnopt.models import VGG, VGG_LAYOUTS, DeepLinearNet, build_model
+from bnopt.norms import LpNorm, NoisyNorm, VARIANTS, set_noise_step
+
+
+@pytest.mark.parametrize("arch, convs", [("vgg11", 8), ("vgg13", 10), ("vgg16", 13), ("vgg19", 16)])
+@pytest.mark.parametrize("width", [0.0625, 0.25])
+def test_vgg_shapes_and_depth(arch, convs, width):
+    model = build_model("vgg", "batchnorm", 0, {"arch": arch, "width": width})
+    out = model(torch.randn(3, 3, 32, 32))
+    assert out.shape == (3, 10)
+    layers = model.weight_layers()
+    assert len(layers) == convs + 1 and isinstance(layers[-1], nn.Linear)
+    widest = max(c for c in VGG_LAYOUTS[arch] if c != "M")
+    assert layers[-1].in_features == round(widest * width)
+
+
+def test_vgg16_full_width_matches_the_paper_layout():
+    model = build_model("vgg", "standard", 0, {"arch": "vgg16", "width": 1.0})
+    channels = [layer.out_channels for layer in model.weight_layers()[:-1]]
+    assert channels == [64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512]
+    assert sum(model.pool_after) == 5
+    assert model.classifier.in_features == 512 and model.classifier.out_features == 10
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_conv_bias_only_where_no_shift_follows(variant):
+    model = build_model("vgg", variant, 0, {"arch": "vgg11", "width": 0.125})
+    has_bias = {layer.bias is not None for layer in model.weight_layers()[:-1]}
+    assert has_bias == {variant in ("standard", "noisy_standard")}
+    kinds = {type(block.norm) for block in model.blocks}
+    expected = {"standard": nn.Identity, "batchnorm": nn.BatchNorm2d, "noisy_batchnorm": NoisyNorm,
+                "noisy_standard": NoisyNorm, "l1": LpNorm, "l2": LpNorm, "linf": LpNorm}[variant]
+    assert kinds == {expected}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_dln_has_25_bias_free_layers_normalized_after_the_first_24(variant):
+    model = build_model("dln", variant, 0, {})
+    assert isinstance(model, DeepLinearNet) and len(model.blocks) == 25
+    assert all(isinstance(l, nn.Linear) and l.bias is None and l.weight.shape == (10, 10)
+               for l in model.weight_layers())
+    normalized = [not isinstance(b.norm, nn.Identity) for b in model.blocks]
+    assert normalized == [variant != "standard"] * 24 + [False]
+    set_noise_step(model, 0)
+    assert model(torch.randn(7, 10)).shape == (7, 10)
+
+
+def test_glorot_uniform_init_and_zero_biases():
+    model = build_model("vgg", "standard", 0, {"arch": "vgg11", "width": 0.5})
+    for layer in model.weight_layers():
+        fan_in = layer.weight[0].numel()
+        fan_out = layer.weight.shape[0] * (layer.weight[0, 0].numel() if layer.weight.dim() == 4 else 1)
+        bound = math.sqrt(6.0 / (fan_in + fan_out))
+        w = layer.weight.detach()
+        assert w.abs().max() <= bound
+        if w.numel() > 2000:  # U(-b, b) has variance b^2 / 3
+            assert abs(w.var().item() / (bound**2 / 3) - 1) < 0.1
+        assert layer.bias is None or torch.count_nonzero(layer.bias) == 0
+
+
+def test_same_seed_same_weights_other_seed_other_weights():
+    a, b, c = (build_model("vgg", "batchnorm", s, {"arch": "vgg11", "width": 0.125}) for s in (0, 0, 1))
+    for (_, pa), (_, pb), (_, pc) in zip(a.named_parameters(), b.named_parameters(), c.named_parameters()):
+        assert torch.equal(pa, pb)
+        if pa.dim() > 1:
+            assert not torch.equal(pa, pc)
+
+
+@pytest.mark.parametrize("variant", ["noisy_batchnorm", "noisy_standard", "batchnorm"])
+def test_eval_mode_is_deterministic(variant):
+    model = build_model("vgg", variant, 0, {"arch": "vgg11", "width": 0.125}).eval()
+    x = torch.randn(4, 3, 32, 32)
+    assert torch.equal(model(x), model(x))
+
+
+def test_unknown_names_fail_clearly():
+    with pytest.raises(ValueError, match="unknown VGG arch 'vgg12'"):
+        VGG("vgg12", "standard", 0)
+    with pytest.raises(ValueError, match="unknown network 'resnet'"):
+        build_model("resnet", "standard", 0, {})

@@ -1,0 +1,140 @@
+"""The normalization layers do what their definitions (paper.md) promise."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from bnopt.norms import (LpNorm, NoisyNorm, draw_noise, has_learnable_shift, make_norm, set_noise_step,
+                         VARIANTS)
+
+
+def _conv_input(seed=0, shape=(16, 4, 5, 5)):
+    g = torch.Generator().manual_seed(seed)
+    # Non-zero means and unequal scales per channel, so the statistics are non-trivial.
+    return torch.randn(shape, generator=g) * torch.tensor([1.0, 2.0, 0.5, 3.0]).view(1, 4, 1, 1) + \
+        torch.tensor([0.5, -1.0, 2.0, 0.0]).view(1, 4, 1, 1)
+
+
+def test_batchnorm_output_has_zero_mean_unit_variance_per_channel():
+    x = _conv_input()
+    bn = make_norm("batchnorm", 4, spatial=True, layer=1, seed=0).train()
+    y = bn(x)
+    dims = (0, 2, 3)
+    torch.testing.assert_close(y.mean(dims), torch.zeros(4), atol=1e-5, rtol=0)
+    torch.testing.assert_close(y.var(dims, unbiased=False), torch.ones(4), atol=1e-3, rtol=0)
+
+
+@pytest.mark.parametrize("variant, stat", [
+    ("l1", lambda x, d: x.abs().mean(d)),
+    ("l2", lambda x, d: x.pow(2).mean(d).sqrt()),
+    ("linf", lambda x, d: x.abs().amax(d)),
+])
+@pytest.mark.parametrize("spatial", [True, False])
+def test_lp_norm_matches_its_definition(variant, stat, spatial):
+    x = _conv_input() if spatial else _conv_input()[:, :, 0, 0]
+    dims = (0, 2, 3) if spatial else (0,)
+    layer = make_norm(variant, 4, spatial=spatial, layer=1, seed=0)
+    assert isinstance(layer, LpNorm)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([1.0, 2.0, 0.5, -1.0]))
+        layer.bias.copy_(torch.tensor([0.0, 1.0, -1.0, 3.0]))
+    y = layer.train()(x)
+    shape = (1, 4) + (1, 1) * spatial
+    mean, norm = x.mean(dims).view(shape), stat(x, dims).view(shape)
+    expected = (x - mean) / (norm + layer.eps) * layer.weight.view(shape) + layer.bias.view(shape)
+    torch.testing.assert_close(y, expected)
+    # Per channel: the output is centred at beta, and (y - beta) / gamma scaled by N_p is x - mean.
+    torch.testing.assert_close(y.mean(dims), layer.bias.detach(), atol=1e-5, rtol=0)
+    # Running estimates move by `momentum` towards the batch statistics ...
+    torch.testing.assert_close(layer.running_mean, 0.1 * x.mean(dims))
+    torch.testing.assert_close(layer.running_norm, 0.9 + 0.1 * stat(x, dims))
+    # ... and eval mode uses them, not the batch.
+    layer.eval()
+    y_eval = layer(x)
+    rm, rn = layer.running_mean.view(shape), layer.running_norm.view(shape)
+    torch.testing.assert_close(y_eval, (x - rm) / (rn + layer.eps) * layer.weight.view(shape) + layer.bias.view(shape))
+
+
+def test_linf_uses_the_uncentred_maximum():
+    x = torch.tensor([[1.0], [3.0], [5.0]])  # mean 3; max|x| = 5 (centred max would be 2)
+    layer = LpNorm(1, float("inf"), eps=0.0).train()
+    torch.testing.assert_close(layer(x).flatten(), torch.tensor([-2.0, 0.0, 2.0]) / 5.0)
+
+
+def test_learnable_shift_and_identity():
+    assert [v for v in VARIANTS if has_learnable_shift(v)] == ["batchnorm", "noisy_batchnorm", "l1", "l2", "linf"]
+    assert isinstance(make_norm("standard", 3, True, 1, 0), nn.Identity)
+    with pytest.raises(ValueError, match="unknown normalization variant 'groupnorm'"):
+        make_norm("groupnorm", 3, True, 1, 0)
+
+
+# ---------------------------------------------------------------- Algorithm 1
+
+
+def _channel_stats(t, dims):
+    return t.mean(dims), t.std(dims)
+
+
+def test_noise_follows_algorithm_1_within_one_draw():
+    """Per channel j: m ~ U(mu_j +- 0.1) and s ~ N(sigma_j, 0.1), with mu_j in
+    [-0.5, 0.5] and sigma_j in [1, 1.25]."""
+    shape = torch.Size((500, 6, 8, 8))  # 32,000 draws per channel
+    scale, shift = draw_noise(shape, seed=3, step=7, layer=2, device=torch.device("cpu"), dtype=torch.float32)
+    dims = (0, 2, 3)
+    mu_hat = shift.mean(dims)  # estimates mu_j (the U(+-0.1) part has mean 0)
+    assert ((mu_hat > -0.5 - 0.01) & (mu_hat < 0.5 + 0.01)).all()
+    width = shift.amax(dims) - shift.amin(dims)
+    torch.testing.assert_close(width, torch.full((6,), 0.2), atol=2e-3, rtol=0)  # support of U(mu_j +- 0.1)
+    torch.testing.assert_close(shift.std(dims), torch.full((6,), 0.2 / math.sqrt(12)), atol=2e-3, rtol=0)
+    sigma_hat, s_std = _channel_stats(scale, dims)
+    assert ((sigma_hat > 1.0 - 0.01) & (sigma_hat < 1.25 + 0.01)).all()
+    torch.testing.assert_close(s_std, torch.full((6,), 0.1), atol=3e-3, rtol=0)
+
+
+def test_noise_channel_parameters_are_uniform_over_steps():
+    """Over many steps mu_j ~ U(-0.5, 0.5) and sigma_j ~ U(1, 1.25): check mean and variance."""
+    mus, sigmas = [], []
+    for step in range(400):
+        scale, shift = draw_noise(torch.Size((200, 8)), 0, step, 1, torch.device("cpu"), torch.float32)
+        mus.append(shift.mean(0))
+        sigmas.append(scale.mean(0))
+    mu, sigma = torch.cat(mus), torch.cat(sigmas)  # 3,200 channel draws each
+    assert abs(mu.mean().item()) < 0.02 and abs(mu.var().item() - 1 / 12) < 0.006
+    assert mu.min() > -0.52 and mu.max() < 0.52
+    assert abs(sigma.mean().item() - 1.125) < 0.005 and abs(sigma.var().item() - 0.0625 / 12) < 0.0006
+    assert sigma.min() > 0.98 and sigma.max() < 1.27
+
+
+def test_noise_is_a_pure_function_of_seed_step_layer():
+    shape, cpu = torch.Size((4, 3, 2, 2)), torch.device("cpu")
+    a = draw_noise(shape, 1, 5, 2, cpu, torch.float32)
+    b = draw_noise(shape, 1, 5, 2, cpu, torch.float32)
+    assert all(torch.equal(u, v) for u, v in zip(a, b))
+    for other in [(2, 5, 2), (1, 6, 2), (1, 5, 3)]:
+        c = draw_noise(shape, *other, cpu, torch.float32)
+        assert not torch.equal(a[0], c[0]) and not torch.equal(a[1], c[1])
+
+
+def test_noisy_layer_applies_noise_after_batchnorm_in_train_mode_only():
+    x = _conv_input()
+    layer = make_norm("noisy_batchnorm", 4, spatial=True, layer=3, seed=9)
+    assert isinstance(layer, NoisyNorm) and isinstance(layer.inner, nn.BatchNorm2d)
+    set_noise_step(layer, 11)
+    y = layer.train()(x)
+    a = nn.functional.batch_norm(x, None, None, layer.inner.weight, layer.inner.bias, training=True)
+    scale, shift = draw_noise(a.shape, 9, 11, 3, x.device, x.dtype)
+    torch.testing.assert_close(y, scale * a + shift)
+    # The same step replays the same noise; eval mode is deterministic and noise-free.
+    torch.testing.assert_close(layer(x), y, rtol=0, atol=0)
+    layer.eval()
+    y1, y2 = layer(x), layer(x)
+    assert torch.equal(y1, y2)
+    torch.testing.assert_close(y1, layer.inner(x))
+
+
+def test_noisy_layer_without_a_step_refuses_to_guess():
+    layer = make_norm("noisy_standard", 4, spatial=True, layer=1, seed=0).train()
+    with pytest.raises(RuntimeError, match="set_noise_step"):
+        layer(_conv_input())

@@ -1,0 +1,135 @@
+"""Training: a pure function of its spec; killed runs resume exactly; divergence is recorded."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+import torch
+
+from bnopt.data import prepare_digits
+from bnopt.problems import BatchSampler, make_dln_data
+from bnopt.train import CHECKPOINT_NAME, checkpoint_steps, load_checkpoint, run_training
+
+VGG_SPEC = dict(net="vgg", variant="noisy_batchnorm", lr=0.1, seed=0, steps=12, batch_size=32, eval_every=5,
+                checkpoint_every=4, model=dict(arch="vgg11", width=0.0625), dataset="digits")
+DLN_SPEC = dict(net="dln", variant="batchnorm", lr=1e-4, seed=0, steps=30, batch_size=100, eval_every=10,
+                checkpoint_every=10, model=dict(depth=6, width=5, normalized_layers=5),
+                data=dict(n_train=100, n_test=50))
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "digits.pt"
+    prepare_digits(path)
+    return str(path)
+
+
+def _outputs(folder):
+    return dict(metrics=folder / "metrics.parquet", evals=folder / "test.parquet",
+                manifest=folder / "manifest.json", checkpoints=folder / "checkpoints")
+
+
+def _train(spec, data, folder, state=None):
+    out = _outputs(folder)
+    manifest = run_training(spec, data, out, state or folder / "state", device="cpu", threads=1,
+                            log=open(os.devnull, "w"))
+    return manifest, pd.read_parquet(out["metrics"]), pd.read_parquet(out["evals"])
+
+
+def test_batches_are_a_pure_function_of_seed_and_step():
+    a, b = BatchSampler(3, 100, 32, torch.device("cpu")), BatchSampler(3, 100, 32, torch.device("cpu"))
+    assert torch.equal(a.indices(7), b.indices(7))
+    assert torch.equal(a.indices(1), BatchSampler(3, 100, 32, torch.device("cpu")).indices(1))  # any order
+    epoch = torch.cat([a.indices(s) for s in range(3)])  # 3 full batches per epoch, remainder dropped
+    assert len(set(epoch.tolist())) == 96
+    assert not torch.equal(a.indices(0), a.indices(3))  # the next epoch is a new permutation
+    assert not torch.equal(a.indices(0), BatchSampler(4, 100, 32, torch.device("cpu")).indices(0))
+    full = BatchSampler(0, 10, 10, torch.device("cpu"))
+    assert full.indices(5).tolist() == list(range(10))
+
+
+def test_dln_data_follows_the_paper():
+    d = make_dln_data(0, n_train=1000, n_test=10, dim=10)
+    torch.testing.assert_close(d["train_y"], d["train_x"] @ d["A"].T)
+    assert abs(d["A"].std().item() - 1) < 0.15 and abs(d["train_x"].std().item() - 1) < 0.05
+    assert torch.equal(make_dln_data(0)["A"], d["A"]) and not torch.equal(make_dln_data(1)["A"], d["A"])
+
+
+@pytest.mark.parametrize("spec", [VGG_SPEC, DLN_SPEC], ids=["vgg-noisy-bn", "dln-bn"])
+def test_same_seed_same_trajectory(spec, digits, tmp_path):
+    data = digits if spec["net"] == "vgg" else None
+    m1, metrics1, evals1 = _train(spec, data, tmp_path / "a")
+    m2, metrics2, evals2 = _train(spec, data, tmp_path / "b")
+    assert len(metrics1) == spec["steps"] and evals1["step"].tolist() == list(range(0, spec["steps"], 5 if spec["net"] == "vgg" else 10)) + [spec["steps"]]
+    pd.testing.assert_frame_equal(metrics1, metrics2)
+    pd.testing.assert_frame_equal(evals1, evals2)
+    _, metrics3, _ = _train(dict(spec, seed=1), data, tmp_path / "c")
+    assert not metrics1["loss"].equals(metrics3["loss"])
+    assert m1["checkpoint_steps"] == sorted({*range(0, spec["steps"], spec["checkpoint_every"]), spec["steps"]})
+    assert m1["diverged"] is False and m1["resumed_from_step"] is None
+
+
+def _wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_sigkill_then_restart_resumes_and_matches_an_unbroken_run(digits, tmp_path):
+    spec = dict(VGG_SPEC, steps=400, checkpoint_every=25, eval_every=50)
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(json.dumps(spec))
+    out, state = tmp_path / "killed", tmp_path / "state"
+    cmd = [sys.executable, "-m", "bnopt", "train", "--spec", str(spec_file), "--data", digits, "--out", str(out),
+           "--state", str(state), "--device", "cpu", "--threads", "1"]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    from bnopt.train import run_name, spec_key
+    run_state = state / run_name(spec) / spec_key(spec)
+    _wait_for(lambda: len(checkpoint_steps(run_state)) >= 3, 120, "three checkpoints")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = checkpoint_steps(run_state)[-1]
+    assert 50 <= killed_at < 400 and not (out / "manifest.json").exists()
+    # What Snakemake does to a failed job: its declared outputs are deleted.
+    for f in _outputs(out).values():
+        if f.exists():
+            subprocess.run(["rm", "-rf", str(f)], check=True)
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert f"resuming {run_name(spec)} from its checkpoint at step {killed_at}" in done.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["resumed_from_step"] == killed_at
+    _, unbroken, unbroken_evals = _train(spec, digits, tmp_path / "unbroken")
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "metrics.parquet"), unbroken)  # value for value
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "test.parquet"), unbroken_evals)
+    assert not (state / run_name(spec)).exists()
+
+
+def test_divergence_is_recorded_not_crashed(tmp_path):
+    spec = dict(DLN_SPEC, variant="standard", lr=5.0, steps=200)
+    manifest, metrics, evals = _train(spec, None, tmp_path / "run")
+    assert manifest["diverged"] is True
+    step = manifest["diverged_step"]
+    assert 0 < step < 200 and manifest["steps_completed"] == step
+    assert len(metrics) == step + 1 and not pd.Series(metrics["loss"]).iloc[-1] < float("inf")
+    assert metrics["loss"].iloc[:-1].map(lambda v: abs(v) < float("inf")).all()
+    assert evals["step"].max() <= step
+    assert (tmp_path / "run" / "checkpoints").is_dir() and manifest["checkpoint_steps"][-1] <= step
+
+
+def test_checkpoints_load_with_weights_only(digits, tmp_path):
+    manifest, _, _ = _train(VGG_SPEC, digits, tmp_path / "run")
+    folder = tmp_path / "run" / "checkpoints"
+    for step in manifest["checkpoint_steps"]:
+        ckpt = load_checkpoint(folder / CHECKPOINT_NAME.format(step=step))  # weights_only=True inside
+        assert ckpt["step"] == step and len(ckpt["history"]["losses"]) == step
+        torch.load(folder / CHECKPOINT_NAME.format(step=step), weights_only=True)

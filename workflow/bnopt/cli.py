@@ -1,0 +1,57 @@
+"""Command line: run a bnopt step outside Snakemake (debugging, tests, benchmarks).
+
+    python -m bnopt train --spec spec.json --out DIR [--data PATH] [--state DIR]
+    python -m bnopt bench-train [--arch vgg16 --width 0.125 --steps 60 ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _train(args) -> int:
+    from .train import run_training
+
+    spec = json.loads(Path(args.spec).read_text())
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = dict(metrics=out_dir / "metrics.parquet", evals=out_dir / "test.parquet",
+               manifest=out_dir / "manifest.json", checkpoints=out_dir / "checkpoints")
+    state = args.state or str(out_dir / ".resume")
+    manifest = run_training(spec, args.data, out, state, device=args.device, threads=args.threads, log=sys.stderr)
+    print(json.dumps({k: manifest[k] for k in ("steps_completed", "diverged", "resumed_from_step", "wall_time_s")}))
+    return 0
+
+
+def _bench(args) -> int:
+    from .bench import main as bench_main
+
+    return bench_main(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bnopt", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="train one run from a JSON spec (resumes from --state)")
+    train.add_argument("--spec", required=True, help="JSON file: the run spec (see bnopt.runs.train_spec)")
+    train.add_argument("--data", default=None, help="prepared dataset file (VGG runs)")
+    train.add_argument("--out", required=True, help="output folder")
+    train.add_argument("--state", default=None, help="resume folder (default: OUT/.resume)")
+    train.add_argument("--device", default="auto")
+    train.add_argument("--threads", type=int, default=None)
+    train.set_defaults(func=_train)
+
+    bench = sub.add_parser("bench-train", help="images/s: bare step vs bnopt's loop vs a DataLoader loop")
+    from .bench import add_arguments
+
+    add_arguments(bench)
+    bench.set_defaults(func=_bench)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
