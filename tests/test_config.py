@@ -1,0 +1,109 @@
+"""Config: the schema with its defaults, the union-of-products runs, and bad values
+that fail before any job starts, naming the key."""
+
+import copy
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.utils import validate
+
+from bnopt.runs import ConfigError, Run, check_config, check_numbers_as_text, expand_runs, find_run, lr_token
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
+
+
+def load(name):
+    return yaml.safe_load((REPO / name).read_text())
+
+
+def validated(config):
+    config = copy.deepcopy(config)
+    check_numbers_as_text(config)
+    validate(config, SCHEMA)
+    check_config(config)
+    return config
+
+
+@pytest.mark.parametrize("name", ["config/config.yaml", "config/quick.yaml", "tests/configs/smoke.yaml"])
+def test_shipped_configs_are_valid(name):
+    validated(load(name))
+
+
+def test_paper_config_is_the_paper():
+    config = validated(load("config/config.yaml"))
+    vgg, dln = config["nets"]["vgg"], config["nets"]["dln"]
+    assert (vgg["dataset"], vgg["model"], vgg["steps"], vgg["batch_size"]) == \
+        ("cifar10", {"arch": "vgg16", "width": 1.0}, 15000, 128)
+    assert (dln["steps"], dln["batch_size"], dln["model"]["depth"]) == (10000, 1000, 25)
+    runs = expand_runs(config)
+    every = {"standard", "batchnorm", "noisy_batchnorm", "noisy_standard", "l1", "l2", "linf"}
+    assert {r.variant for r in runs if r.net == "vgg" and r.lr == 0.1} == every
+    assert {r.variant for r in runs if r.net == "vgg" and r.lr in (0.5, 0.01)} == {"standard", "batchnorm"}
+    assert {r.variant for r in runs if r.net == "dln" and r.lr == 1e-6} == every
+    assert {r.variant for r in runs if r.net == "dln" and r.lr == 1e-7} == {"standard", "batchnorm"}
+    assert len(runs) == 11 + 9 and {r.seed for r in runs} == {0}
+
+
+def test_defaults_fill_in_the_paper_choices():
+    config = validated({"nets": {"vgg": {"runs": [{"variants": ["batchnorm"], "lrs": [0.1]}]},
+                                 "dln": {"runs": [{"variants": ["l2"], "lrs": [1e-6]}]}}})
+    vgg, dln = config["nets"]["vgg"], config["nets"]["dln"]
+    assert vgg["steps"] == 15000 and vgg["batch_size"] == 128 and vgg["model"] == {"arch": "vgg16", "width": 1.0}
+    assert vgg["runs"][0]["seeds"] == [0] and vgg["dataset"] == "cifar10"
+    assert dln["model"] == {"depth": 25, "width": 10, "normalized_layers": 24} and dln["batch_size"] == 1000
+    assert config["data"]["cifar10"]["md5"] == "c58f30108f718f92721af3b95e74349a"
+    assert config["device"] == "auto" and config["state_dir"] == "results/.resume"
+
+
+def test_runs_are_a_union_of_products_without_duplicates():
+    config = {"nets": {"vgg": {"runs": [
+        {"variants": ["standard", "batchnorm"], "lrs": [0.1, 0.5], "seeds": [0, 1]},
+        {"variants": ["batchnorm"], "lrs": [0.1], "seeds": [0]},  # already covered
+    ]}}}
+    runs = expand_runs(config)
+    assert len(runs) == 8 and len(set(runs)) == 8
+    assert find_run(config, "vgg", "batchnorm", "0.5", "1") == Run("vgg", "batchnorm", 0.5, 1)
+    with pytest.raises(ValueError, match="not in the config's nets.vgg.runs"):
+        find_run(config, "vgg", "l2", "0.1", "0")
+
+
+@pytest.mark.parametrize("lr", [0.1, 0.5, 0.01, 1e-6, 1e-7, 0.123456789, 3e-4])
+def test_lr_tokens_round_trip(lr):
+    assert float(lr_token(lr)) == lr
+    assert "/" not in lr_token(lr)
+
+
+BAD = [
+    ("unknown variant", lambda c: c["nets"]["vgg"]["runs"][0]["variants"].append("groupnorm"),
+     "groupnorm"),
+    ("negative lr", lambda c: c["nets"]["vgg"]["runs"][0]["lrs"].append(-0.1), "-0.1"),
+    ("wrong type", lambda c: c["nets"]["vgg"].update(steps="many"), "many"),
+    ("missing key", lambda c: c["nets"]["vgg"]["runs"][0].pop("lrs"), "lrs"),
+    ("unknown key", lambda c: c["nets"]["vgg"].update(stpes=10), "stpes"),
+    ("lr as text", lambda c: c["nets"]["dln"]["runs"][0]["lrs"].append("1e-6"), "write 1.0e-6"),
+    ("eval interval too long", lambda c: c["nets"]["vgg"].update(eval_every=10**6), "nets.vgg.eval_every"),
+]
+
+
+@pytest.mark.parametrize("what, mutate, named", BAD, ids=[b[0] for b in BAD])
+def test_bad_values_fail_naming_the_key(what, mutate, named):
+    config = load("config/quick.yaml")
+    mutate(config)
+    with pytest.raises(Exception) as err:
+        validated(config)
+    assert named in str(err.value)
+
+
+def test_bad_config_stops_snakemake_before_any_job(tmp_path, snakemake_bin):
+    config = load("tests/configs/smoke.yaml")
+    config["nets"]["vgg"]["runs"][0]["variants"].append("groupnorm")
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(config))
+    done = subprocess.run([snakemake_bin, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "--cores", "1",
+                           "--configfile", str(tmp_path / "bad.yaml")], capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    output = done.stdout + done.stderr
+    assert "groupnorm" in output and "variants" in output
+    assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()

@@ -1,0 +1,157 @@
+"""Integration: the real Snakemake DAG on the smoke config, a killed job resumed
+through Snakemake, CIFAR-10 through the data rules from a local server, and lint."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from cifar_fixture import make_cifar_archive, serve_folder
+
+REPO = Path(__file__).resolve().parents[1]
+SMOKE = REPO / "tests" / "configs" / "smoke.yaml"
+pytestmark = pytest.mark.slow
+
+
+def snakemake(snakemake_bin, workdir, *args, configfile=SMOKE, timeout=900, check=True):
+    # Targets and flags go before --configfile, which takes every word after it.
+    cmd = [snakemake_bin, "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2", *args,
+           "--configfile", str(configfile)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if check and done.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
+    return done
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory, snakemake_bin):
+    workdir = tmp_path_factory.mktemp("smoke")
+    t0 = time.monotonic()
+    snakemake(snakemake_bin, workdir)
+    return workdir, time.monotonic() - t0
+
+
+def test_smoke_dag_trains_every_run(smoke_run):
+    workdir, seconds = smoke_run
+    config = yaml.safe_load(SMOKE.read_text())
+    manifests = sorted(workdir.glob("results/*/*/lr~*/seed~*/train/manifest.json"))
+    expected = sum(len(g["variants"]) * len(g["lrs"]) * len(g.get("seeds", [0]))
+                   for net in config["nets"].values() for g in net["runs"])
+    assert len(manifests) == expected
+    for path in manifests:
+        manifest = json.loads(path.read_text())
+        folder = path.parent
+        metrics = pd.read_parquet(folder / "metrics.parquet")
+        steps = config["nets"][manifest["run"]["net"]]["steps"]
+        if manifest["diverged"]:
+            continue
+        assert len(metrics) == steps and metrics["step"].tolist() == list(range(steps))
+        assert manifest["checkpoint_steps"][-1] == steps
+        assert (folder / "checkpoints" / f"step~{steps:06d}.pt").exists()
+        assert (workdir / "logs" / "train" / f"{manifest['run']['net']}/{manifest['run']['variant']}"
+                f"/lr~{manifest['run']['lr']!r}/seed~{manifest['run']['seed']}.log").exists()
+    assert not any((workdir / "results" / ".resume").glob("**/*.pt"))  # resume state cleaned up
+    print(f"smoke DAG: {len(manifests)} runs in {seconds:.1f} s")
+
+
+def test_a_diverging_run_is_recorded_and_the_dag_goes_on(smoke_run):
+    workdir, _ = smoke_run
+    manifest = json.loads((workdir / "results/dln/standard/lr~1.0/seed~0/train/manifest.json").read_text())
+    assert manifest["diverged"] is True and manifest["diverged_step"] is not None
+    metrics = pd.read_parquet(workdir / "results/dln/standard/lr~1.0/seed~0/train/metrics.parquet")
+    assert len(metrics) == manifest["diverged_step"] + 1
+
+
+def test_second_run_has_nothing_to_do(smoke_run, snakemake_bin):
+    workdir, _ = smoke_run
+    done = snakemake(snakemake_bin, workdir, "-n")
+    assert "Nothing to be done" in done.stdout + done.stderr
+
+
+def test_snakemake_lint_is_clean(snakemake_bin):
+    for configfile in (REPO / "config" / "config.yaml", REPO / "config" / "quick.yaml", SMOKE):
+        done = subprocess.run([snakemake_bin, "-s", str(REPO / "Snakefile"), "--lint", "--configfile",
+                               str(configfile)], capture_output=True, text=True, cwd=REPO, timeout=120)
+        assert "Congratulations, your workflow is in a good condition!" in done.stdout + done.stderr, \
+            done.stdout + done.stderr
+
+
+def _one_run_config(tmp_path, **vgg):
+    config = yaml.safe_load(SMOKE.read_text())
+    config["nets"] = {"vgg": dict(config["nets"]["vgg"], **vgg)}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path, config
+
+
+def test_killed_snakemake_job_resumes_from_its_checkpoint(tmp_path, snakemake_bin):
+    configfile, config = _one_run_config(tmp_path, steps=300, batch_size=32, eval_every=50, checkpoint_every=20,
+                                         runs=[{"variants": ["noisy_batchnorm"], "lrs": [0.1], "seeds": [0]}])
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    cmd = [snakemake_bin, "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "1",
+           "--configfile", str(configfile)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    resume = workdir / "results" / ".resume" / "vgg" / "noisy_batchnorm" / "lr~0.1" / "seed~0"
+    deadline = time.monotonic() + 300
+    while len(list(resume.glob("*/step~*.pt"))) < 4:
+        assert time.monotonic() < deadline and proc.poll() is None, "no checkpoints appeared"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # snakemake and the job, without warning
+    proc.wait()
+    run_dir = workdir / "results/vgg/noisy_batchnorm/lr~0.1/seed~0/train"
+    assert not (run_dir / "manifest.json").exists()
+    killed_at = max(int(p.stem.split("~")[1]) for p in resume.glob("*/step~*.pt"))
+    assert 0 < killed_at < 300
+    # A hard kill leaves Snakemake's lock behind: what a user does is unlock, then rerun.
+    snakemake(snakemake_bin, workdir, "--unlock", configfile=configfile)
+    snakemake(snakemake_bin, workdir, "--rerun-incomplete", configfile=configfile)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["resumed_from_step"] >= killed_at
+    log = (workdir / "logs/train/vgg/noisy_batchnorm/lr~0.1/seed~0.log").read_text()
+    assert f"from its checkpoint at step {manifest['resumed_from_step']}" in log
+    # The same run, unbroken, in a fresh directory: identical metrics, value for value.
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    snakemake(snakemake_bin, fresh, configfile=configfile)
+    for table in ("metrics.parquet", "test.parquet"):
+        pd.testing.assert_frame_equal(pd.read_parquet(run_dir / table),
+                                      pd.read_parquet(fresh / "results/vgg/noisy_batchnorm/lr~0.1/seed~0/train" / table))
+
+
+def test_cifar10_rules_download_verify_and_prepare(tmp_path, snakemake_bin):
+    site = tmp_path / "site"
+    site.mkdir()
+    md5 = make_cifar_archive(site / "cifar-10-python.tar.gz", per_batch=30)
+    workdir = tmp_path / "work"
+    with serve_folder(site) as url:
+        configfile, config = _one_run_config(tmp_path, dataset="cifar10")
+        config["data"] = {"root": "resources", "cifar10": {"url": f"{url}/cifar-10-python.tar.gz", "md5": md5}}
+        configfile.write_text(yaml.safe_dump(config))
+        snakemake(snakemake_bin, workdir, "resources/data/cifar10.pt", configfile=configfile)
+    import torch
+    data = torch.load(workdir / "resources/data/cifar10.pt", weights_only=True)
+    assert data["train_x"].shape == (150, 3, 32, 32) and data["test_x"].shape == (30, 3, 32, 32)
+
+
+def test_cifar10_offline_fails_with_instructions(tmp_path, snakemake_bin):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    configfile, config = _one_run_config(tmp_path, dataset="cifar10")
+    config["data"] = {"root": "resources", "cifar10": {"url": f"http://127.0.0.1:{port}/cifar-10-python.tar.gz"}}
+    configfile.write_text(yaml.safe_dump(config))
+    done = snakemake(snakemake_bin, tmp_path / "work", configfile=configfile, check=False)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "place the archive by hand at resources/cifar-10-python.tar.gz" in output
+    assert "config/quick.yaml" in output
+    assert not (tmp_path / "work" / "resources" / "cifar-10-python.tar.gz").exists()
