@@ -140,11 +140,17 @@ def main(args) -> int:
         data = save_image_dataset(path, "synthetic", chw, torch.from_numpy(labels), chw[:256],
                                   torch.from_numpy(labels[:256]), [str(i) for i in range(10)])
         problem = image_problem(str(path), seed=0, batch_size=args.batch_size, device=device)
-    results: dict[str, list[float]] = {"bare step": [], "bnopt loop": [], "DataLoader loop": []}
-    for _ in range(args.repeats):
-        results["bare step"].append(bare_step(args, problem, device))
-        results["bnopt loop"].append(bnopt_loop(args, problem, device))
-        results["DataLoader loop"].append(dataloader_loop(args, images, labels, data["mean"], data["std"], device))
+    loops = {
+        "bare step": lambda: bare_step(args, problem, device),
+        "bnopt loop": lambda: bnopt_loop(args, problem, device),
+        "DataLoader loop": lambda: dataloader_loop(args, images, labels, data["mean"], data["std"], device),
+    }
+    results: dict[str, list[float]] = {name: [] for name in loops}
+    names = list(loops)
+    for repeat in range(args.repeats):
+        # Rotate the order each repeat, so a drift in machine load favours no loop.
+        for name in names[repeat % 3:] + names[: repeat % 3]:
+            results[name].append(loops[name]())
     medians = {name: statistics.median(v) for name, v in results.items()}
     print(f"device: {device} | {args.arch} width {args.width} {args.variant} | batch {args.batch_size} | "
           f"{args.steps} steps x {args.repeats} repeats | threads {torch.get_num_threads()} | workers {args.workers}")

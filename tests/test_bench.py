@@ -1,0 +1,17 @@
+"""The training-loop benchmark runs and reports all three loops (numbers are not
+asserted: this machine is shared and noisy; read them, compare ratios)."""
+
+import subprocess
+import sys
+
+
+def test_benchmark_reports_every_loop():
+    done = subprocess.run([sys.executable, "-m", "bnopt", "bench-train", "--arch", "vgg11", "--width", "0.0625",
+                           "--steps", "2", "--warmup", "1", "--repeats", "1", "--n-train", "300", "--batch-size", "32",
+                           "--device", "cpu", "--threads", "1"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    for loop in ("bare step", "bnopt loop", "DataLoader loop"):
+        row = next(line for line in lines if line.startswith(loop))
+        images_per_s = float(row.split()[2])  # "<two-word name> <images/s> <x bare> (<each repeat>)"
+        assert images_per_s > 0
