@@ -122,6 +122,9 @@ class NoisyNorm(nn.Module):
         super().__init__()
         self.inner, self.seed, self.layer = inner, int(seed), int(layer)
         self.step: int | None = None
+        # The last draw, reused while (step, shape, device, dtype) stay the same: every
+        # evaluation a probe makes at one step then costs no new draw.
+        self._cached: tuple | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a = self.inner(x)
@@ -132,7 +135,10 @@ class NoisyNorm(nn.Module):
                 "NoisyNorm has no step set: call bnopt.norms.set_noise_step(model, step) "
                 "before a train-mode forward pass, so the noise is reproducible"
             )
-        scale, shift = draw_noise(a.shape, self.seed, self.step, self.layer, a.device, a.dtype)
+        key = (self.step, a.shape, a.device, a.dtype)
+        if self._cached is None or self._cached[0] != key:
+            self._cached = (key, *draw_noise(a.shape, self.seed, self.step, self.layer, a.device, a.dtype))
+        _, scale, shift = self._cached
         return scale * a + shift
 
     def extra_repr(self) -> str:
