@@ -18,9 +18,11 @@ configfile: "config/config.yaml"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/probe.smk"
 
 
 rule all:
     input:
         all_training_outputs(),
+        all_probe_outputs(),
     default_target: True

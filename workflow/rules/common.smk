@@ -29,6 +29,7 @@ wildcard_constraints:
     lr=r"[0-9][0-9.e+-]*",
     seed=r"\d+",
     dataset="cifar10|digits",
+    start=r"\d{6}",
 
 
 def run_of(wildcards):
@@ -67,3 +68,33 @@ def train_data_input(wildcards):
 
 def all_training_outputs():
     return expand_runs(f"{RUN_DIR}/train/manifest.json")
+
+
+# ---------------------------------------------------------------- probes
+
+from bnopt.replay import TABLES as PROBE_TABLES, segment_steps
+
+PROBE_CODE = bnruns.code_fingerprint("probes", "replay")
+
+
+def segments(net):
+    section = config["nets"][net]
+    return segment_steps(section["steps"], section["checkpoint_every"])
+
+
+def segment_of(wildcards):
+    """(start, end) of the segment a probe job replays."""
+    start = int(wildcards.start)
+    for segment in segments(wildcards.net):
+        if segment[0] == start:
+            return segment
+    raise ValueError(f"no segment of nets.{wildcards.net} starts at step {start}")
+
+
+def all_probe_outputs():
+    return [
+        f"results/{run.path}/probe/segment~{start:06d}/{table}.parquet"
+        for run in RUNS
+        for start, _ in segments(run.net)
+        for table in PROBE_TABLES
+    ]

@@ -1,0 +1,188 @@
+"""The probe job: replay one segment of a run's checkpoint chain with the
+measurements switched on.
+
+The segment [start, end) begins at a checkpoint; its steps are replayed exactly
+(the minibatch and noise of step t are pure functions of (seed, t)) and every
+replayed loss must equal the one training recorded: bit for bit on the CPU, within
+a stated tolerance on CUDA. A mismatch is an error naming run, step and both values.
+At every ``probe_every``-th step the measurements of :mod:`bnopt.probes` are taken
+before the step's update (ICS also needs the update itself).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .probes import (ActivationRecorder, StepEvaluator, eta_grid, internal_covariate_shift, landscape,
+                     layer_param_indices, norm, top_hessian_eigenvalue, unit_moments, unit_values, weight_indices)
+from .seeding import generator
+from .train import (CHECKPOINT_NAME, build_problem, build_run, load_checkpoint, resolve_device, run_name,
+                    train_step, use_strict_float32)
+
+# Relative tolerance of the replay check on CUDA (cuDNN picks kernels whose float
+# sums may differ between runs); on the CPU the check is exact.
+CUDA_REPLAY_RTOL = 1e-4
+TABLES = ("landscape", "landscape_steps", "ics", "activations", "moments", "curvature")
+
+
+class ReplayMismatch(RuntimeError):
+    """A replayed step's loss differs from the loss training recorded."""
+
+
+def chosen_units(seed: int, layer: int, channels: int, count: int) -> list[int]:
+    """The units (channels) of `layer` whose values are recorded, fixed for a run."""
+    perm = torch.randperm(channels, generator=generator(seed, "activation-units", layer))
+    return sorted(perm[: min(count, channels)].tolist())
+
+
+def sample_positions(seed: int, step: int, layer: int, n: int, count: int) -> torch.Tensor | None:
+    """Which of a unit's n values (batch x H x W) to keep at this step; None = all."""
+    if n <= count:
+        return None
+    return torch.randperm(n, generator=generator(seed, "activation-samples", step, layer))[:count]
+
+
+def losses_match(replayed: float, recorded: float, exact: bool) -> bool:
+    if not (math.isfinite(replayed) and math.isfinite(recorded)):
+        return not math.isfinite(replayed) and not math.isfinite(recorded)
+    if exact:
+        return replayed == recorded
+    return abs(replayed - recorded) <= CUDA_REPLAY_RTOL * max(abs(recorded), 1e-12)
+
+
+def segment_steps(steps: int, checkpoint_every: int) -> list[tuple[int, int]]:
+    """The segments [start, end) between consecutive checkpoints of a run."""
+    return [(s, min(s + checkpoint_every, steps)) for s in range(0, steps, checkpoint_every)]
+
+
+def empty_tables() -> dict[str, pd.DataFrame]:
+    columns = {
+        "landscape": ["step", "eta", "eta_over_lr", "loss", "grad_change", "beta"],
+        "landscape_steps": ["step", "loss", "grad_norm", "loss_min", "loss_max", "grad_change_min",
+                            "grad_change_max", "effective_beta", "forwards", "backwards"],
+        "ics": ["step", "layer", "l2", "cosine"],
+        "activations": ["step", "layer", "unit", "value"],
+        "moments": ["step", "layer", "unit", "mean", "var"],
+        "curvature": ["step", "top_eigenvalue", "iterations", "two_over_lr"],
+    }
+    return {name: pd.DataFrame({c: pd.Series(dtype="float64") for c in cols}) for name, cols in columns.items()}
+
+
+def measure_step(model, problem, spec: dict, probe: dict, step: int, groups, weights, rows: dict) -> dict:
+    """Everything measured before the update of `step`; returns what ICS needs after it."""
+    evaluator = StepEvaluator(model, problem, step)
+    params = [p.detach().clone() for p in model.parameters()]
+    layers = probe["activations"]["layers"]
+    recorder = ActivationRecorder(evaluator.model, layers)
+    loss, grad = evaluator.loss_and_grad(params)
+    recorder.remove()
+
+    for layer, output in sorted(recorder.outputs.items()):
+        means, variances = unit_moments(output)
+        for unit, (m, v) in enumerate(zip(means.tolist(), variances.tolist())):
+            rows["moments"].append((step, layer, unit, m, v))
+        for unit in chosen_units(spec["seed"], layer, output.shape[1], probe["activations"]["units"]):
+            values = unit_values(output, unit)
+            keep = sample_positions(spec["seed"], step, layer, values.numel(), probe["activations"]["samples"])
+            values = (values if keep is None else values[keep.to(values.device)]).float().cpu().numpy()
+            rows["activations"].extend((step, layer, unit, float(v)) for v in values)
+
+    grid = probe["landscape"]
+    etas = eta_grid(spec["lr"], grid["low"], grid["high"], grid["points"])
+    points = landscape(evaluator, params, grad, etas)
+    for p in points:
+        rows["landscape"].append((step, p.eta, p.eta / spec["lr"], p.loss, p.grad_change, p.beta))
+
+    curvature = probe["curvature"]
+    if curvature["iterations"] > 0:
+        value, used = top_hessian_eigenvalue(evaluator, params, spec["seed"], step, curvature["iterations"],
+                                             curvature["tol"])
+        rows["curvature"].append((step, value, used, 2.0 / spec["lr"]))
+    return dict(evaluator=evaluator, params=params, grad=grad, loss=loss, points=points)
+
+
+def finish_step(model, step: int, measured: dict, groups, weights, rows: dict) -> None:
+    """ICS needs this step's real update: measure it, then write the step's summary."""
+    evaluator, points = measured["evaluator"], measured["points"]
+    after = [p.detach().clone() for p in model.parameters()]
+    for s in internal_covariate_shift(evaluator, measured["params"], after, measured["grad"], groups, weights):
+        rows["ics"].append((step, s.layer, s.l2, s.cosine))
+    losses = [p.loss for p in points]
+    changes = [p.grad_change for p in points]
+    rows["landscape_steps"].append((step, measured["loss"], norm(measured["grad"]), min(losses), max(losses),
+                                    min(changes), max(changes), max(p.beta for p in points),
+                                    evaluator.evaluations, evaluator.backwards))
+
+
+def probe_segment(spec: dict, probe: dict, data_path: str | None, checkpoints: str | Path, metrics_path: str | Path,
+                  start: int, end: int, device: str = "auto", threads: int | None = None,
+                  log=None) -> dict[str, pd.DataFrame]:
+    """Replay steps [start, end) of a run from its checkpoint at `start`, measuring at
+    every ``probe['probe_every']``-th step. Returns one table per measurement."""
+    if threads:
+        torch.set_num_threads(int(threads))
+    use_strict_float32()
+    dev = resolve_device(device)
+    tables = empty_tables()
+    recorded = pd.read_parquet(metrics_path, columns=["step", "loss"])["loss"].to_numpy()
+    ckpt_path = Path(checkpoints) / CHECKPOINT_NAME.format(step=start)
+    if not ckpt_path.exists():
+        if len(recorded) <= start:  # the run diverged before this segment: nothing to replay
+            if log:
+                print(f"{run_name(spec)}: no checkpoint at step {start} (the run stopped at step "
+                      f"{len(recorded) - 1}); segment [{start}, {end}) has nothing to measure", file=log)
+            return tables
+        raise FileNotFoundError(f"{ckpt_path} is missing although {run_name(spec)} trained past step {start}")
+    problem = build_problem(spec, data_path, dev)
+    model, optimizer = build_run(spec, dev)
+    ckpt = load_checkpoint(ckpt_path, map_location=dev)
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    groups, weights = layer_param_indices(model), weight_indices(model)
+    rows: dict[str, list] = {name: [] for name in TABLES}
+    exact = dev.type == "cpu"
+    last = min(end, len(recorded))
+    for step in range(start, last):
+        measured = None
+        if step % probe["probe_every"] == 0 and math.isfinite(recorded[step]):
+            measured = measure_step(model, problem, spec, probe, step, groups, weights, rows)
+        loss, _ = train_step(model, optimizer, problem, step)
+        replayed = float(loss)
+        if not losses_match(replayed, float(recorded[step]), exact):
+            raise ReplayMismatch(
+                f"{run_name(spec)} step {step}: the replayed loss {replayed!r} differs from the recorded "
+                f"{float(recorded[step])!r} ({'exact match required on the CPU' if exact else f'rtol {CUDA_REPLAY_RTOL}'}). "
+                "The code, the data or the thread count changed since training: retrain the run."
+            )
+        if measured is not None:
+            finish_step(model, step, measured, groups, weights, rows)
+        if not math.isfinite(replayed):
+            break
+        if log and measured is not None:
+            print(f"step {step}: measured; replayed loss {replayed:.6g} matches the recorded one", file=log,
+                  flush=True)
+    for name, data in rows.items():
+        if data:
+            tables[name] = pd.DataFrame(data, columns=tables[name].columns)
+    return tables
+
+
+def with_run_columns(table: pd.DataFrame, spec: dict) -> pd.DataFrame:
+    front = pd.DataFrame({"net": spec["net"], "variant": spec["variant"], "lr": float(spec["lr"]),
+                          "seed": int(spec["seed"])}, index=table.index)
+    table = table.copy()
+    for column in ("step", "layer", "unit", "iterations", "forwards", "backwards"):
+        if column in table:
+            table[column] = table[column].astype("int64")
+    return pd.concat([front, table], axis=1)
+
+
+def write_tables(tables: dict[str, pd.DataFrame], spec: dict, out: dict) -> None:
+    for name in TABLES:
+        with_run_columns(tables[name], spec).to_parquet(out[name], index=False)

@@ -1,0 +1,30 @@
+# Probes: one job per (run, segment of the checkpoint chain). Each replays its
+# segment from the checkpoint at its start, checks every replayed loss against the
+# recorded one, and measures at every probe_every-th step. Probe settings are
+# params here and not of training: changing them reruns only the probes.
+
+
+rule probe:
+    input:
+        data=train_data_input,
+        metrics=f"{RUN_DIR}/train/metrics.parquet",
+        checkpoints=f"{RUN_DIR}/train/checkpoints",
+    output:
+        **{table: f"{RUN_DIR}/probe/segment~{{start}}/{table}.parquet" for table in PROBE_TABLES},
+    params:
+        spec=lambda wildcards: bnruns.train_spec(config, run_of(wildcards), code=TRAIN_CODE),
+        probe=lambda wildcards: config["nets"][wildcards.net]["probes"],
+        segment=lambda wildcards: segment_of(wildcards),
+        code=PROBE_CODE,
+    threads: config["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    log:
+        f"logs/probe/{RUN_DIR.removeprefix('results/')}/segment~{{start}}.log",
+    benchmark:
+        f"logs/benchmarks/probe/{RUN_DIR.removeprefix('results/')}/segment~{{start}}.tsv"
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../scripts/probe.py"
