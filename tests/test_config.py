@@ -9,7 +9,7 @@ import pytest
 import yaml
 from snakemake.utils import validate
 
-from bnopt.runs import ConfigError, Run, check_config, check_numbers_as_text, expand_runs, find_run, lr_token
+from bnopt.runs import Run, check_config, check_numbers_as_text, expand_runs, find_run, lr_token
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
@@ -70,6 +70,16 @@ def test_runs_are_a_union_of_products_without_duplicates():
         find_run(config, "vgg", "l2", "0.1", "0")
 
 
+def test_specs_do_not_depend_on_key_order():
+    from bnopt.runs import train_spec
+
+    config = validated(load("config/quick.yaml"))
+    reordered = yaml.safe_load(yaml.safe_dump(config, sort_keys=True))
+    for run in expand_runs(config):
+        a, b = train_spec(config, run, code="x"), train_spec(reordered, run, code="x")
+        assert a == b and list(a) == list(b) and repr(a) == repr(b)
+
+
 @pytest.mark.parametrize("lr", [0.1, 0.5, 0.01, 1e-6, 1e-7, 0.123456789, 3e-4])
 def test_lr_tokens_round_trip(lr):
     assert float(lr_token(lr)) == lr
@@ -84,6 +94,10 @@ BAD = [
     ("missing key", lambda c: c["nets"]["vgg"]["runs"][0].pop("lrs"), "lrs"),
     ("unknown key", lambda c: c["nets"]["vgg"].update(stpes=10), "stpes"),
     ("lr as text", lambda c: c["nets"]["dln"]["runs"][0]["lrs"].append("1e-6"), "write 1.0e-6"),
+    ("activation layer beyond the net", lambda c: c["nets"]["vgg"].update(probes={"activations": {"layers": [9]}}),
+     "nets.vgg.probes.activations.layers"),
+    ("landscape grid of the wrong type", lambda c: c["nets"]["dln"].update(probes={"landscape": {"points": 0}}),
+     "points"),
     ("eval interval too long", lambda c: c["nets"]["vgg"].update(eval_every=10**6), "nets.vgg.eval_every"),
 ]
 

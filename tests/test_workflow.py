@@ -60,6 +60,30 @@ def test_smoke_dag_trains_every_run(smoke_run):
     print(f"smoke DAG: {len(manifests)} runs in {seconds:.1f} s")
 
 
+def test_smoke_dag_probes_every_segment(smoke_run):
+    workdir, _ = smoke_run
+    config = yaml.safe_load(SMOKE.read_text())
+    for net, section in config["nets"].items():
+        for segment in range(0, section["steps"], section["checkpoint_every"]):
+            for run_dir in workdir.glob(f"results/{net}/*/lr~*/seed~0"):
+                folder = run_dir / "probe" / f"segment~{segment:06d}"
+                tables = {name: pd.read_parquet(folder / f"{name}.parquet") for name in
+                          ("landscape", "landscape_steps", "ics", "activations", "moments", "curvature")}
+                manifest = json.loads((run_dir / "train" / "manifest.json").read_text())
+                if manifest["diverged"] and manifest["diverged_step"] < segment:
+                    assert all(t.empty for t in tables.values())
+                    continue
+                steps = sorted(tables["landscape_steps"]["step"])
+                expected = [t for t in range(segment, segment + section["checkpoint_every"])
+                            if t % section["probes"]["probe_every"] == 0
+                            and (not manifest["diverged"] or t <= manifest["diverged_step"])]
+                assert steps == expected, (run_dir, segment)
+                assert len(tables["landscape"]) == len(steps) * 8
+                # ICS at every conv/linear layer: VGG-11's 8 convs and classifier, every DLN layer.
+                assert tables["ics"]["layer"].nunique() == (9 if net == "vgg" else section["model"]["depth"])
+                assert set(tables["activations"]["layer"]) == set(section["probes"]["activations"]["layers"])
+
+
 def test_a_diverging_run_is_recorded_and_the_dag_goes_on(smoke_run):
     workdir, _ = smoke_run
     manifest = json.loads((workdir / "results/dln/standard/lr~1.0/seed~0/train/manifest.json").read_text())
@@ -72,6 +96,26 @@ def test_second_run_has_nothing_to_do(smoke_run, snakemake_bin):
     workdir, _ = smoke_run
     done = snakemake(snakemake_bin, workdir, "-n")
     assert "Nothing to be done" in done.stdout + done.stderr
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """Snakemake's "Job stats" table, as {rule: count}."""
+    import re
+
+    table = output.split("Job stats:", 1)[1] if "Job stats:" in output else ""
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m.group(1) != "total"}
+
+
+def test_changing_a_probe_setting_reruns_only_probes(smoke_run, snakemake_bin, tmp_path):
+    workdir, _ = smoke_run
+    config = yaml.safe_load(SMOKE.read_text())
+    config["nets"]["vgg"]["probes"]["landscape"] = {"low": 0.25, "high": 4.0, "points": 8}
+    configfile = tmp_path / "changed.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    done = snakemake(snakemake_bin, workdir, "-n", configfile=configfile)
+    counts = job_counts(done.stdout + done.stderr)
+    vgg_runs = sum(len(g["variants"]) * len(g["lrs"]) for g in config["nets"]["vgg"]["runs"])
+    assert counts.get("probe") == vgg_runs * 2 and "train" not in counts and "prepare_data" not in counts, counts
 
 
 def test_snakemake_lint_is_clean(snakemake_bin):
@@ -95,7 +139,8 @@ def test_killed_snakemake_job_resumes_from_its_checkpoint(tmp_path, snakemake_bi
                                          runs=[{"variants": ["noisy_batchnorm"], "lrs": [0.1], "seeds": [0]}])
     workdir = tmp_path / "work"
     workdir.mkdir()
-    cmd = [snakemake_bin, "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "1",
+    target = "results/vgg/noisy_batchnorm/lr~0.1/seed~0/train/manifest.json"  # training only: no probes
+    cmd = [snakemake_bin, "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "1", target,
            "--configfile", str(configfile)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     resume = workdir / "results" / ".resume" / "vgg" / "noisy_batchnorm" / "lr~0.1" / "seed~0"
@@ -111,7 +156,7 @@ def test_killed_snakemake_job_resumes_from_its_checkpoint(tmp_path, snakemake_bi
     assert 0 < killed_at < 300
     # A hard kill leaves Snakemake's lock behind: what a user does is unlock, then rerun.
     snakemake(snakemake_bin, workdir, "--unlock", configfile=configfile)
-    snakemake(snakemake_bin, workdir, "--rerun-incomplete", configfile=configfile)
+    snakemake(snakemake_bin, workdir, "--rerun-incomplete", target, configfile=configfile)
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["resumed_from_step"] >= killed_at
     log = (workdir / "logs/train/vgg/noisy_batchnorm/lr~0.1/seed~0.log").read_text()
@@ -119,7 +164,7 @@ def test_killed_snakemake_job_resumes_from_its_checkpoint(tmp_path, snakemake_bi
     # The same run, unbroken, in a fresh directory: identical metrics, value for value.
     fresh = tmp_path / "fresh"
     fresh.mkdir()
-    snakemake(snakemake_bin, fresh, configfile=configfile)
+    snakemake(snakemake_bin, fresh, target, configfile=configfile)
     for table in ("metrics.parquet", "test.parquet"):
         pd.testing.assert_frame_equal(pd.read_parquet(run_dir / table),
                                       pd.read_parquet(fresh / "results/vgg/noisy_batchnorm/lr~0.1/seed~0/train" / table))

@@ -2,6 +2,7 @@
 
     python -m bnopt train --spec spec.json --out DIR [--data PATH] [--state DIR]
     python -m bnopt bench-train [--arch vgg16 --width 0.125 --steps 60 ...]
+    python -m bnopt bench-probes [--net vgg]     (after a workflow run)
 """
 
 from __future__ import annotations
@@ -49,6 +50,11 @@ def main(argv: list[str] | None = None) -> int:
 
     add_arguments(bench)
     bench.set_defaults(func=_bench)
+    costs = sub.add_parser("bench-probes", help="probe jobs' cost relative to training, from a finished workflow")
+    from .costs import add_arguments as add_cost_arguments, main as costs_main
+
+    add_cost_arguments(costs)
+    costs.set_defaults(func=costs_main)
     args = parser.parse_args(argv)
     return args.func(args)
 

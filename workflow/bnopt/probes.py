@@ -82,7 +82,7 @@ class StepEvaluator:
     copy's running statistics may move, the original's never do.
     """
 
-    def __init__(self, model: nn.Module, problem: Problem, step: int):
+    def __init__(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], loss_fn, step: int):
         self.model = copy.deepcopy(model)
         self.model.train()
         set_noise_step(self.model, step)
@@ -90,10 +90,15 @@ class StepEvaluator:
             p.requires_grad_(True)
             p.grad = None
         self.params = list(self.model.parameters())
-        self.x, self.y = problem.batch(step)
-        self.loss_fn = problem.loss_fn
+        self.x, self.y = batch
+        self.loss_fn = loss_fn
         self.evaluations = 0  # forward passes, for the cost accounting
-        self.backwards = 0
+        self.backwards = 0  # backward passes (an HVP counts two)
+
+    @classmethod
+    def at_step(cls, model: nn.Module, problem: Problem, step: int) -> "StepEvaluator":
+        """The evaluator of `model` on the minibatch of training step `step`."""
+        return cls(model, problem.batch(step), problem.loss_fn, step)
 
     def load(self, values: Tensors) -> None:
         with torch.no_grad():
@@ -190,7 +195,7 @@ def power_iteration(matvec, start: Tensors, iterations: int, tol: float) -> tupl
     """The eigenvalue of largest magnitude of a symmetric operator, by power iteration.
 
     Stops when the Rayleigh quotient changes by less than `tol` (relative) between
-    iterations. Returns (eigenvalue, iterations used).
+    iterations. Returns (eigenvalue, matrix-vector products used).
     """
     v = [t / norm(start) for t in start]
     previous = None
@@ -207,12 +212,28 @@ def power_iteration(matvec, start: Tensors, iterations: int, tol: float) -> tupl
     return value, iterations
 
 
+def top_eigenvalue(matvec, start: Tensors, iterations: int, tol: float) -> tuple[float, int]:
+    """The largest (algebraic) eigenvalue of a symmetric operator.
+
+    Power iteration finds the eigenvalue of largest magnitude; when that one is
+    negative, a second run on the shifted operator A - lambda_min I (whose dominant
+    eigenvalue is lambda_max - lambda_min >= 0) finds the top one. Returns the
+    eigenvalue and the matrix-vector products used in all.
+    """
+    dominant, used = power_iteration(matvec, start, iterations, tol)
+    if dominant >= 0:
+        return dominant, used
+    shifted, more = power_iteration(lambda v: axpy(-dominant, v, matvec(v)), start, iterations, tol)
+    return shifted + dominant, used + more
+
+
 def top_hessian_eigenvalue(evaluator: StepEvaluator, params: Tensors, seed: int, step: int,
                            iterations: int, tol: float) -> tuple[float, int]:
-    """The top (largest-magnitude) eigenvalue of the minibatch loss's Hessian at `params`."""
+    """The top eigenvalue of the minibatch loss's Hessian at `params` (HVPs through
+    train-mode normalization), from a start vector drawn from (seed, step)."""
     gen = generator(seed, "power-iteration", step)
     start = [torch.randn(p.shape, generator=gen).to(p.device, p.dtype) for p in params]
-    return power_iteration(lambda v: evaluator.hvp(params, v), start, iterations, tol)
+    return top_eigenvalue(lambda v: evaluator.hvp(params, v), start, iterations, tol)
 
 
 # --------------------------------------------------------------------------- activations

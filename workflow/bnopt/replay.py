@@ -2,20 +2,19 @@
 measurements switched on.
 
 The segment [start, end) begins at a checkpoint; its steps are replayed exactly
-(the minibatch and noise of step t are pure functions of (seed, t)) and every
-replayed loss must equal the one training recorded: bit for bit on the CPU, within
-a stated tolerance on CUDA. A mismatch is an error naming run, step and both values.
+(the minibatch and noise of step t are pure functions of (seed, t)), up to its last
+measured step, and every replayed loss must equal the one training recorded: bit
+for bit on the CPU, within a stated tolerance on CUDA. A mismatch is an error
+naming run, step and both values.
 At every ``probe_every``-th step the measurements of :mod:`bnopt.probes` are taken
 before the step's update (ICS also needs the update itself).
 """
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -76,7 +75,7 @@ def empty_tables() -> dict[str, pd.DataFrame]:
 
 def measure_step(model, problem, spec: dict, probe: dict, step: int, groups, weights, rows: dict) -> dict:
     """Everything measured before the update of `step`; returns what ICS needs after it."""
-    evaluator = StepEvaluator(model, problem, step)
+    evaluator = StepEvaluator.at_step(model, problem, step)
     params = [p.detach().clone() for p in model.parameters()]
     layers = probe["activations"]["layers"]
     recorder = ActivationRecorder(evaluator.model, layers)
@@ -139,6 +138,12 @@ def probe_segment(spec: dict, probe: dict, data_path: str | None, checkpoints: s
                       f"{len(recorded) - 1}); segment [{start}, {end}) has nothing to measure", file=log)
             return tables
         raise FileNotFoundError(f"{ckpt_path} is missing although {run_name(spec)} trained past step {start}")
+    # Steps after the segment's last measured step cannot change a measurement: the
+    # replay stops there (after that step's update, which ICS needs).
+    last = min(end, len(recorded))
+    measured_steps = [t for t in range(start, last) if t % probe["probe_every"] == 0]
+    if not measured_steps:
+        return tables
     problem = build_problem(spec, data_path, dev)
     model, optimizer = build_run(spec, dev)
     ckpt = load_checkpoint(ckpt_path, map_location=dev)
@@ -147,8 +152,7 @@ def probe_segment(spec: dict, probe: dict, data_path: str | None, checkpoints: s
     groups, weights = layer_param_indices(model), weight_indices(model)
     rows: dict[str, list] = {name: [] for name in TABLES}
     exact = dev.type == "cpu"
-    last = min(end, len(recorded))
-    for step in range(start, last):
+    for step in range(start, measured_steps[-1] + 1):
         measured = None
         if step % probe["probe_every"] == 0 and math.isfinite(recorded[step]):
             measured = measure_step(model, problem, spec, probe, step, groups, weights, rows)

@@ -61,6 +61,17 @@ def find_run(config: dict, net: str, variant: str, lr: str, seed: str) -> Run:
     return wanted
 
 
+def canonical(value):
+    """`value` with every dict's keys sorted, recursively. Snakemake compares params as
+    written, key order included: without this, reordering keys in a YAML file (or
+    writing it with another tool) would look like a new setting and retrain."""
+    if isinstance(value, dict):
+        return {key: canonical(value[key]) for key in sorted(value)}
+    if isinstance(value, (list, tuple)):
+        return [canonical(item) for item in value]
+    return value
+
+
 def train_spec(config: dict, run: Run, code: str | None = None) -> dict:
     """Everything that determines a training run's result, as one JSON-able dict."""
     section = config["nets"][run.net]
@@ -72,7 +83,7 @@ def train_spec(config: dict, run: Run, code: str | None = None) -> dict:
         spec["data"] = section["data"]
     if code is not None:
         spec["code"] = code
-    return spec
+    return canonical(spec)
 
 
 def code_fingerprint(*modules: str) -> str:
@@ -113,9 +124,27 @@ def check_config(config: dict) -> None:
                     f"nets.{net}.{key} = {section[key]} exceeds nets.{net}.steps = {section['steps']}; "
                     "lower it (the last step is always covered anyway)"
                 )
+        depth = _depth(net, section)
+        too_deep = [layer for layer in section["probes"]["activations"]["layers"] if layer > depth]
+        if too_deep:
+            raise ConfigError(
+                f"nets.{net}.probes.activations.layers: {too_deep} exceed the network's {depth} normalized "
+                "layers; pick layer numbers within it"
+            )
+        if section["probes"]["landscape"]["low"] > section["probes"]["landscape"]["high"]:
+            raise ConfigError(f"nets.{net}.probes.landscape: low exceeds high")
     dln = config["nets"].get("dln")
     if dln is not None and dln["batch_size"] > dln["data"]["n_train"]:
         raise ConfigError(
             f"nets.dln.batch_size = {dln['batch_size']} exceeds nets.dln.data.n_train = {dln['data']['n_train']}; "
             "set them equal for the paper's full-batch gradient descent"
         )
+
+
+def _depth(net: str, section: dict) -> int:
+    """How many layers carry a normalization (the layers activations can be read at)."""
+    if net == "vgg":
+        from .models import VGG_LAYOUTS
+
+        return sum(1 for item in VGG_LAYOUTS[section["model"]["arch"]] if item != "M")
+    return section["model"]["normalized_layers"] if section["model"]["normalized_layers"] else section["model"]["depth"]

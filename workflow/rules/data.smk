@@ -28,7 +28,7 @@ rule prepare_data:
     output:
         f"{DATA_ROOT}/data/{{dataset}}.pt",
     params:
-        settings=lambda wildcards: config["data"][wildcards.dataset],
+        settings=lambda wildcards: bnruns.canonical(config["data"][wildcards.dataset]),
         code=bnruns.code_fingerprint("data"),
     log:
         "logs/data/prepare_{dataset}.log",

@@ -1,0 +1,281 @@
+"""Probes against answers known in closed form, and proof that they leave no trace."""
+
+import copy
+import os
+import random
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from bnopt.data import prepare_digits
+from bnopt.models import build_model
+from bnopt.probes import (StepEvaluator, eta_grid, internal_covariate_shift, landscape, layer_param_indices,
+                          power_iteration, top_eigenvalue, top_hessian_eigenvalue, weight_indices)
+from bnopt.problems import dln_problem
+from bnopt.replay import measure_step, probe_segment, ReplayMismatch, segment_steps, TABLES
+from bnopt.train import CHECKPOINT_NAME, build_problem, build_run, load_checkpoint, run_training, train_step
+
+
+class Quadratic(nn.Module):
+    """f(x) = 1/2 x' H x, with x the module's one parameter (the input is ignored)."""
+
+    def __init__(self, hessian: torch.Tensor, x0: torch.Tensor):
+        super().__init__()
+        self.register_buffer("hessian", hessian)
+        self.x = nn.Parameter(x0.clone())
+
+    def forward(self, _):
+        return 0.5 * self.x @ self.hessian @ self.x
+
+
+def _quadratic(dtype=torch.float64):
+    g = torch.Generator().manual_seed(0)
+    q, _ = torch.linalg.qr(torch.randn(6, 6, generator=g, dtype=dtype))
+    eigenvalues = torch.tensor([5.0, 3.0, 1.0, 0.5, -0.25, -2.0], dtype=dtype)
+    hessian = q @ torch.diag(eigenvalues) @ q.T
+    x0 = torch.randn(6, generator=g, dtype=dtype)
+    model = Quadratic(hessian, x0)
+    evaluator = StepEvaluator(model, (torch.zeros(1), torch.zeros(1)), lambda out, _: out, step=0)
+    return model, evaluator, hessian, x0, eigenvalues
+
+
+def test_landscape_on_a_quadratic_is_exact():
+    model, evaluator, H, x, _ = _quadratic()
+    params = [x.clone()]
+    loss, (g,) = evaluator.loss_and_grad(params)
+    torch.testing.assert_close(g, H @ x)
+    assert loss == pytest.approx(0.5 * float(x @ H @ x), rel=1e-12)
+    etas = eta_grid(0.1, 0.5, 4.0, 8)
+    points = landscape(evaluator, params, [g], etas)
+    Hg = H @ g
+    for eta, p in zip(etas, points):
+        moved = x - eta * g
+        assert p.loss == pytest.approx(0.5 * float(moved @ H @ moved), rel=1e-12)
+        assert p.grad_change == pytest.approx(eta * float(Hg.norm()), rel=1e-10)  # ||g - g'|| = eta ||Hg||
+        assert p.beta == pytest.approx(float(Hg.norm() / g.norm()), rel=1e-10)  # independent of eta
+
+
+def test_eta_grid_is_geometric_with_both_ends():
+    etas = eta_grid(0.1, 0.5, 4.0, 8)
+    assert etas[0] == pytest.approx(0.05) and etas[-1] == pytest.approx(0.4) and len(etas) == 8
+    ratios = np.diff(np.log(etas))
+    assert np.allclose(ratios, ratios[0])
+
+
+def test_power_iteration_matches_eigvalsh():
+    g = torch.Generator().manual_seed(1)
+    a = torch.randn(30, 30, generator=g, dtype=torch.float64)
+    sym = a + a.T
+    exact = torch.linalg.eigvalsh(sym)
+    start = [torch.randn(30, generator=g, dtype=torch.float64)]
+    dominant, _ = power_iteration(lambda v: [sym @ v[0]], start, 2000, 1e-12)
+    assert dominant == pytest.approx(float(exact[exact.abs().argmax()]), rel=1e-6)
+    top, _ = top_eigenvalue(lambda v: [sym @ v[0]], start, 4000, 1e-13)
+    assert top == pytest.approx(float(exact.max()), rel=1e-5)
+
+
+def test_top_eigenvalue_when_the_dominant_one_is_negative():
+    _, evaluator, H, x, eigenvalues = _quadratic()
+    H2 = H - 4.0 * torch.eye(6, dtype=H.dtype)  # eigenvalues 1, -1, -3, -3.5, -4.25, -6: dominant is -6
+    model = Quadratic(H2, x)
+    evaluator = StepEvaluator(model, (torch.zeros(1), torch.zeros(1)), lambda out, _: out, step=0)
+    value, _ = top_hessian_eigenvalue(evaluator, [x.clone()], seed=0, step=0, iterations=3000, tol=1e-12)
+    assert value == pytest.approx(1.0, rel=1e-4)
+
+
+def test_curvature_matches_the_exact_hessian_of_a_small_dln():
+    """HVPs through train-mode BN, against the full Hessian from torch.autograd.functional."""
+    torch.manual_seed(0)
+    problem = dln_problem(0, batch_size=40, device=torch.device("cpu"), n_train=40, n_test=10, dim=3)
+    model = build_model("dln", "batchnorm", 0, {"depth": 4, "width": 3, "normalized_layers": 3}).double()
+    problem.train_x, problem.train_y = problem.train_x.double(), problem.train_y.double()
+    evaluator = StepEvaluator.at_step(model, problem, 0)
+    params = [p.detach().clone() for p in model.parameters()]
+    shapes, sizes = [p.shape for p in params], [p.numel() for p in params]
+
+    def loss_of(flat):
+        values = [t.view(s) for t, s in zip(torch.split(flat, sizes), shapes)]
+        out = torch.func.functional_call(evaluator.model, {n: v for (n, _), v in
+                                                          zip(evaluator.model.named_parameters(), values)},
+                                         (evaluator.x,))
+        return evaluator.loss_fn(out, evaluator.y)
+
+    flat = torch.cat([p.reshape(-1) for p in params])
+    hessian = torch.autograd.functional.hessian(loss_of, flat)
+    exact = torch.linalg.eigvalsh(0.5 * (hessian + hessian.T))
+    value, _ = top_hessian_eigenvalue(evaluator, params, seed=0, step=0, iterations=5000, tol=1e-12)
+    assert value == pytest.approx(float(exact.max()), rel=1e-4)
+    # One HVP against the explicit Hessian, for good measure.
+    v = torch.randn(flat.numel(), dtype=torch.float64)
+    hv = evaluator.hvp(params, [t.view(s) for t, s in zip(torch.split(v, sizes), shapes)])
+    torch.testing.assert_close(torch.cat([h.reshape(-1) for h in hv]), hessian @ v)
+
+
+# --------------------------------------------------------------------------- ICS
+
+
+class TwoLayerLinear(nn.Module):
+    def __init__(self, w1, w2):
+        super().__init__()
+        self.blocks = nn.ModuleList()
+        for w in (w1, w2):
+            lin = nn.Linear(w.shape[1], w.shape[0], bias=False, dtype=w.dtype)
+            lin.weight.data.copy_(w)
+            self.blocks.append(_Block(lin))
+
+    def forward(self, x):
+        for b in self.blocks:
+            x = b(x)
+        return x
+
+    def weight_layers(self):
+        return [b.linear for b in self.blocks]
+
+
+class _Block(nn.Module):
+    def __init__(self, linear):
+        super().__init__()
+        self.linear, self.norm = linear, nn.Identity()
+
+    def forward(self, x):
+        return self.linear(x)
+
+
+def test_ics_on_a_two_layer_linear_net_matches_a_hand_computation():
+    rng = np.random.default_rng(0)
+    w1, w2 = rng.normal(size=(3, 4)), rng.normal(size=(2, 3))
+    x, y = rng.normal(size=(5, 4)), rng.normal(size=(5, 2))
+    lr = 0.05
+    # By hand (numpy): loss = 1/2 sum ||W2 W1 x - y||^2 over the 5 samples (rows).
+    r = x @ w1.T @ w2.T - y  # residuals (5, 2)
+    g2 = r.T @ (x @ w1.T)  # dL/dW2
+    g1 = w2.T @ r.T @ x  # dL/dW1
+    w1_new = w1 - lr * g1
+    r_new = x @ w1_new.T @ w2.T - y
+    g2_prime = r_new.T @ (x @ w1_new.T)  # W2's gradient after layer 1's update, W2 unchanged
+    expected_l2 = np.linalg.norm(g2 - g2_prime)
+    expected_cos = (g2 * g2_prime).sum() / (np.linalg.norm(g2) * np.linalg.norm(g2_prime))
+
+    model = TwoLayerLinear(torch.tensor(w1), torch.tensor(w2)).double()
+    loss_fn = lambda out, target: 0.5 * (out - target).square().sum()  # noqa: E731
+    evaluator = StepEvaluator(model, (torch.tensor(x), torch.tensor(y)), loss_fn, step=0)
+    before = [p.detach().clone() for p in model.parameters()]
+    _, grad = evaluator.loss_and_grad(before)
+    np.testing.assert_allclose(grad[0].numpy(), g1)
+    np.testing.assert_allclose(grad[1].numpy(), g2)
+    after = [b - lr * g for b, g in zip(before, grad)]  # the SGD step
+    shift = internal_covariate_shift(evaluator, before, after, grad, layer_param_indices(model),
+                                     weight_indices(model))
+    assert [s.layer for s in shift] == [1, 2]
+    assert shift[0].l2 == 0 and shift[0].cosine == pytest.approx(1.0)
+    assert shift[1].l2 == pytest.approx(expected_l2, rel=1e-10)
+    assert shift[1].cosine == pytest.approx(expected_cos, rel=1e-10)
+    # With a zero update, G' = G: no shift at all.
+    still = internal_covariate_shift(evaluator, before, before, grad, layer_param_indices(model),
+                                     weight_indices(model))
+    assert all(s.l2 == 0 and s.cosine == pytest.approx(1.0) for s in still)
+
+
+def test_layer_groups_carry_bias_and_normalization_parameters():
+    model = build_model("vgg", "batchnorm", 0, {"arch": "vgg11", "width": 0.125})
+    params = list(model.parameters())
+    groups = layer_param_indices(model)
+    assert len(groups) == 9  # 8 convs + classifier
+    first = [params[i] for i in groups[0]]
+    assert first[0] is model.blocks[0].linear.weight
+    assert first[1] is model.blocks[0].norm.weight and first[2] is model.blocks[0].norm.bias
+    assert [params[i] for i in groups[-1]] == [model.classifier.weight, model.classifier.bias]
+    assert sorted(i for g in groups for i in g) == list(range(len(params)))  # every parameter, once
+    standard = build_model("vgg", "standard", 0, {"arch": "vgg11", "width": 0.125})
+    p = list(standard.parameters())
+    assert [p[i] for i in layer_param_indices(standard)[0]] == [standard.blocks[0].linear.weight,
+                                                                 standard.blocks[0].linear.bias]
+
+
+# --------------------------------------------------------------------------- no trace
+
+
+PROBE = {"probe_every": 1, "landscape": {"low": 0.5, "high": 4.0, "points": 3},
+         "activations": {"layers": [1, 2, 4], "units": 2, "samples": 16},
+         "curvature": {"iterations": 3, "tol": 1e-3}}
+
+
+def _snapshot(model, optimizer):
+    return (copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict()),
+            [None if p.grad is None else p.grad.clone() for p in model.parameters()],
+            torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate())
+
+
+def _assert_same(a, b):
+    for key in a[0]:
+        assert torch.equal(a[0][key], b[0][key]), key
+    assert a[1] == b[1]
+    assert all((x is None and y is None) or torch.equal(x, y) for x, y in zip(a[2], b[2]))
+    assert torch.equal(a[3], b[3]) and np.array_equal(a[4], b[4]) and a[5] == b[5]
+
+
+@pytest.mark.parametrize("variant", ["batchnorm", "noisy_batchnorm", "l2"])
+def test_a_measurement_leaves_no_trace(variant):
+    spec = dict(net="dln", variant=variant, lr=1e-4, seed=0, steps=10, batch_size=64, eval_every=5,
+                checkpoint_every=5, model=dict(depth=5, width=4, normalized_layers=4))
+    problem = dln_problem(0, 64, torch.device("cpu"), n_train=64, n_test=8, dim=4)
+    model, optimizer = build_run(spec, torch.device("cpu"))
+    train_step(model, optimizer, problem, 0)  # gradients and running statistics are non-trivial now
+    before = _snapshot(model, optimizer)
+    rows = {name: [] for name in TABLES}
+    measure_step(model, problem, spec, PROBE, 1, layer_param_indices(model), weight_indices(model), rows)
+    _assert_same(before, _snapshot(model, optimizer))
+    assert rows["landscape"] and rows["moments"] and rows["activations"] and rows["curvature"]
+
+
+@pytest.mark.parametrize("variant", ["standard", "noisy_batchnorm", "linf"])
+def test_training_with_and_without_probes_is_identical(variant, tmp_path):
+    """Replay with a measurement at every step: the trajectory (every loss, and the final
+    parameters and running statistics) equals the run's."""
+    spec = dict(net="vgg", variant=variant, lr=0.05, seed=0, steps=6, batch_size=16, eval_every=6,
+                checkpoint_every=3, model=dict(arch="vgg11", width=0.0625), dataset="digits")
+    prepare_digits(tmp_path / "digits.pt")
+    out = dict(metrics=tmp_path / "m.parquet", evals=tmp_path / "e.parquet", manifest=tmp_path / "man.json",
+               checkpoints=tmp_path / "ckpt")
+    run_training(spec, str(tmp_path / "digits.pt"), out, tmp_path / "state", "cpu", 1, log=open(os.devnull, "w"))
+    probe = dict(PROBE, activations={"layers": [2, 8], "units": 2, "samples": 16})
+    tables = probe_segment(spec, probe, str(tmp_path / "digits.pt"), out["checkpoints"], out["metrics"], 0, 3,
+                           device="cpu", threads=1)  # raises on any replayed loss that differs
+    assert sorted(tables["landscape_steps"]["step"]) == [0, 1, 2]
+    assert len(tables["ics"]) == 3 * 9
+    # Measuring at every step, then stepping: the model after step 2 is the run's
+    # checkpoint at step 3, bit for bit (parameters and running statistics).
+    problem = build_problem(spec, str(tmp_path / "digits.pt"), torch.device("cpu"))
+    model, optimizer = build_run(spec, torch.device("cpu"))
+    ckpt0 = load_checkpoint(out["checkpoints"] / CHECKPOINT_NAME.format(step=0))
+    model.load_state_dict(ckpt0["model"])
+    rows = {name: [] for name in TABLES}
+    for step in range(3):
+        measure_step(model, problem, spec, probe, step, layer_param_indices(model), weight_indices(model), rows)
+        train_step(model, optimizer, problem, step)
+    ckpt3 = load_checkpoint(out["checkpoints"] / CHECKPOINT_NAME.format(step=3))
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, ckpt3["model"][key]), key
+
+
+def test_a_replay_that_differs_fails_naming_run_step_and_values(tmp_path):
+    spec = dict(net="dln", variant="batchnorm", lr=1e-4, seed=0, steps=4, batch_size=50, eval_every=4,
+                checkpoint_every=4, model=dict(depth=3, width=4, normalized_layers=2),
+                data=dict(n_train=50, n_test=10))
+    out = dict(metrics=tmp_path / "m.parquet", evals=tmp_path / "e.parquet", manifest=tmp_path / "man.json",
+               checkpoints=tmp_path / "ckpt")
+    run_training(spec, None, out, tmp_path / "state", "cpu", 1, log=open(os.devnull, "w"))
+    metrics = pd.read_parquet(out["metrics"])
+    metrics.loc[1, "loss"] += 1e-3  # what training "recorded" no longer matches the code
+    metrics.to_parquet(out["metrics"])
+    with pytest.raises(ReplayMismatch, match=r"dln/batchnorm/lr~0.0001/seed~0 step 1: the replayed loss"):
+        probe_segment(spec, dict(PROBE, activations={"layers": [1], "units": 1, "samples": 4}), None,
+                      out["checkpoints"], out["metrics"], 0, 4, device="cpu", threads=1)
+
+
+def test_segments_cover_the_run():
+    assert segment_steps(10, 4) == [(0, 4), (4, 8), (8, 10)]
+    assert segment_steps(8, 4) == [(0, 4), (4, 8)]
