@@ -279,3 +279,25 @@ def test_a_replay_that_differs_fails_naming_run_step_and_values(tmp_path):
 def test_segments_cover_the_run():
     assert segment_steps(10, 4) == [(0, 4), (4, 8), (8, 10)]
     assert segment_steps(8, 4) == [(0, 4), (4, 8)]
+
+
+def test_measurements_do_not_depend_on_where_the_replay_starts(tmp_path):
+    """Dense checkpoints (replay from the newest one) and sparse ones (replay the whole
+    segment) give identical measurements: the replay is exact."""
+    base = dict(net="dln", variant="noisy_batchnorm", lr=1e-4, seed=0, steps=9, batch_size=50, eval_every=9,
+                model=dict(depth=4, width=4, normalized_layers=3), data=dict(n_train=50, n_test=10))
+    probe = dict(PROBE, probe_every=4, activations={"layers": [1, 3], "units": 2, "samples": 8})
+    results = []
+    for every in (2, 9):
+        spec = dict(base, checkpoint_every=every)
+        folder = tmp_path / f"every{every}"
+        out = dict(metrics=folder / "m.parquet", evals=folder / "e.parquet", manifest=folder / "man.json",
+                   checkpoints=folder / "ckpt")
+        folder.mkdir()
+        run_training(spec, None, out, folder / "state", "cpu", 1, log=open(os.devnull, "w"))
+        results.append(probe_segment(spec, probe, None, out["checkpoints"], out["metrics"], 0, 9, device="cpu",
+                                     threads=1))
+    dense, sparse = results
+    assert sorted(dense["landscape_steps"]["step"]) == [0, 4, 8]
+    for name in TABLES:
+        pd.testing.assert_frame_equal(dense[name], sparse[name], check_exact=True, obj=name)

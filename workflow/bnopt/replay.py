@@ -1,11 +1,11 @@
-"""The probe job: replay one segment of a run's checkpoint chain with the
-measurements switched on.
+"""The probe job: replay one segment of a run with the measurements switched on.
 
-The segment [start, end) begins at a checkpoint; its steps are replayed exactly
-(the minibatch and noise of step t are pure functions of (seed, t)), up to its last
-measured step, and every replayed loss must equal the one training recorded: bit
-for bit on the CPU, within a stated tolerance on CUDA. A mismatch is an error
-naming run, step and both values.
+A segment [start, end) starts at a checkpoint. Each measured step is reached by
+replaying exactly (the minibatch and noise of step t are pure functions of
+(seed, t)) from the newest checkpoint before it, so denser checkpoints mean less
+replay, and steps after the last measured one are never replayed. Every replayed
+loss must equal the one training recorded: bit for bit on the CPU, within a
+stated tolerance on CUDA. A mismatch is an error naming run, step and both values.
 At every ``probe_every``-th step the measurements of :mod:`bnopt.probes` are taken
 before the step's update (ICS also needs the update itself).
 """
@@ -21,7 +21,8 @@ import torch
 from .probes import (ActivationRecorder, StepEvaluator, eta_grid, internal_covariate_shift, landscape,
                      layer_param_indices, norm, top_hessian_eigenvalue, unit_moments, unit_values, weight_indices)
 from .seeding import generator
-from .train import (CHECKPOINT_NAME, build_problem, build_run, load_checkpoint, resolve_device, run_name,
+from .train import (CHECKPOINT_NAME, build_problem, build_run, checkpoint_steps, load_checkpoint, resolve_device,
+                    run_name,
                     train_step, use_strict_float32)
 
 # Relative tolerance of the replay check on CUDA (cuDNN picks kernels whose float
@@ -122,54 +123,62 @@ def finish_step(model, step: int, measured: dict, groups, weights, rows: dict) -
 def probe_segment(spec: dict, probe: dict, data_path: str | None, checkpoints: str | Path, metrics_path: str | Path,
                   start: int, end: int, device: str = "auto", threads: int | None = None,
                   log=None) -> dict[str, pd.DataFrame]:
-    """Replay steps [start, end) of a run from its checkpoint at `start`, measuring at
-    every ``probe['probe_every']``-th step. Returns one table per measurement."""
+    """Measure at every ``probe['probe_every']``-th step of [start, end) of a run.
+
+    Each measured step is reached by replaying from the newest checkpoint at or
+    before it (or from where the replay already is, when that is later), checking
+    every replayed loss against the recorded one. Returns one table per measurement.
+    """
     if threads:
         torch.set_num_threads(int(threads))
     use_strict_float32()
     dev = resolve_device(device)
     tables = empty_tables()
     recorded = pd.read_parquet(metrics_path, columns=["step", "loss"])["loss"].to_numpy()
-    ckpt_path = Path(checkpoints) / CHECKPOINT_NAME.format(step=start)
-    if not ckpt_path.exists():
-        if len(recorded) <= start:  # the run diverged before this segment: nothing to replay
-            if log:
-                print(f"{run_name(spec)}: no checkpoint at step {start} (the run stopped at step "
-                      f"{len(recorded) - 1}); segment [{start}, {end}) has nothing to measure", file=log)
-            return tables
-        raise FileNotFoundError(f"{ckpt_path} is missing although {run_name(spec)} trained past step {start}")
-    # Steps after the segment's last measured step cannot change a measurement: the
-    # replay stops there (after that step's update, which ICS needs).
-    last = min(end, len(recorded))
-    measured_steps = [t for t in range(start, last) if t % probe["probe_every"] == 0]
+    # Steps the run never reached (it diverged) have nothing to measure.
+    measured_steps = [t for t in range(start, min(end, len(recorded))) if t % probe["probe_every"] == 0
+                      and math.isfinite(recorded[t])]
     if not measured_steps:
+        if log:
+            print(f"{run_name(spec)}: no finite step to measure in [{start}, {end}) (the run recorded "
+                  f"{len(recorded)} steps)", file=log)
         return tables
+    available = checkpoint_steps(Path(checkpoints))
     problem = build_problem(spec, data_path, dev)
     model, optimizer = build_run(spec, dev)
-    ckpt = load_checkpoint(ckpt_path, map_location=dev)
-    model.load_state_dict(ckpt["model"])
-    optimizer.load_state_dict(ckpt["optimizer"])
     groups, weights = layer_param_indices(model), weight_indices(model)
     rows: dict[str, list] = {name: [] for name in TABLES}
     exact = dev.type == "cpu"
-    for step in range(start, measured_steps[-1] + 1):
-        measured = None
-        if step % probe["probe_every"] == 0 and math.isfinite(recorded[step]):
-            measured = measure_step(model, problem, spec, probe, step, groups, weights, rows)
+
+    def replay(step: int) -> None:
         loss, _ = train_step(model, optimizer, problem, step)
-        replayed = float(loss)
-        if not losses_match(replayed, float(recorded[step]), exact):
+        replayed, expected = float(loss), float(recorded[step])
+        if not losses_match(replayed, expected, exact):
+            tolerance = "exact match required on the CPU" if exact else f"rtol {CUDA_REPLAY_RTOL}"
             raise ReplayMismatch(
                 f"{run_name(spec)} step {step}: the replayed loss {replayed!r} differs from the recorded "
-                f"{float(recorded[step])!r} ({'exact match required on the CPU' if exact else f'rtol {CUDA_REPLAY_RTOL}'}). "
-                "The code, the data or the thread count changed since training: retrain the run."
+                f"{expected!r} ({tolerance}). The code, the data or the thread count changed since training: "
+                "retrain the run."
             )
-        if measured is not None:
-            finish_step(model, step, measured, groups, weights, rows)
-        if not math.isfinite(replayed):
-            break
-        if log and measured is not None:
-            print(f"step {step}: measured; replayed loss {replayed:.6g} matches the recorded one", file=log,
+
+    position = None  # the step the model is at
+    for target in measured_steps:
+        newest = max((c for c in available if c <= target), default=None)
+        if newest is None:
+            raise FileNotFoundError(f"{run_name(spec)}: no checkpoint at or before step {target} in {checkpoints}")
+        if position is None or newest > position:
+            ckpt = load_checkpoint(Path(checkpoints) / CHECKPOINT_NAME.format(step=newest), map_location=dev)
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            position = newest
+        for step in range(position, target):
+            replay(step)
+        measured = measure_step(model, problem, spec, probe, target, groups, weights, rows)
+        replay(target)
+        finish_step(model, target, measured, groups, weights, rows)
+        position = target + 1
+        if log:
+            print(f"step {target}: measured (replayed from step {newest}, every replayed loss matches)", file=log,
                   flush=True)
     for name, data in rows.items():
         if data:

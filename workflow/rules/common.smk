@@ -78,8 +78,10 @@ PROBE_CODE = bnruns.code_fingerprint("probes", "replay")
 
 
 def segments(net):
+    """The (start, end) step spans of a net's probe jobs."""
     section = config["nets"][net]
-    return segment_steps(section["steps"], section["checkpoint_every"])
+    per_job = section["probes"].get("steps_per_job", section["checkpoint_every"])
+    return segment_steps(section["steps"], per_job)
 
 
 def segment_of(wildcards):
@@ -98,3 +100,23 @@ def all_probe_outputs():
         for start, _ in segments(run.net)
         for table in PROBE_TABLES
     ]
+
+
+# ---------------------------------------------------------------- aggregation
+
+from bnopt.tables import PROBE_TABLES as AGGREGATED_PROBE_TABLES
+
+AGGREGATE_TABLES = ("runs", "training", "evals", *AGGREGATED_PROBE_TABLES)
+
+
+def aggregate_inputs(wildcards):
+    """Every run's training outputs and every probe segment's tables, by table."""
+    inputs = dict(
+        manifests=expand_runs(f"{RUN_DIR}/train/manifest.json"),
+        training=expand_runs(f"{RUN_DIR}/train/metrics.parquet"),
+        evals=expand_runs(f"{RUN_DIR}/train/test.parquet"),
+    )
+    probes = all_probe_outputs()
+    for table in AGGREGATED_PROBE_TABLES:
+        inputs[table] = [path for path in probes if Path(path).stem == table]
+    return inputs
