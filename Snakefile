@@ -19,10 +19,10 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/probe.smk"
+include: "workflow/rules/aggregate.smk"
 
 
 rule all:
     input:
-        all_training_outputs(),
-        all_probe_outputs(),
+        "results/tables/claims.csv",
     default_target: True

@@ -84,6 +84,23 @@ def test_smoke_dag_probes_every_segment(smoke_run):
                 assert set(tables["activations"]["layer"]) == set(section["probes"]["activations"]["layers"])
 
 
+def test_smoke_dag_aggregates_tidy_tables_and_checks_the_claims(smoke_run):
+    workdir, _ = smoke_run
+    tables = workdir / "results" / "tables"
+    runs = pd.read_parquet(tables / "runs.parquet")
+    assert len(runs) == 8 and runs["diverged"].sum() == 1
+    for name in ("training", "evals", "landscape", "landscape_steps", "ics", "activations", "moments",
+                 "curvature"):
+        table = pd.read_parquet(tables / f"{name}.parquet")
+        assert {"net", "variant", "lr", "seed", "step"} <= set(table.columns), name
+        assert len(table.groupby(["net", "variant", "lr", "seed"])) == 8, name  # every run, even the diverged one
+    claims = pd.read_csv(tables / "claims.csv")
+    assert set(claims["claim"]) == {1, 2, 3, 4, 5}
+    assert set(claims["verdict"]) <= {"holds", "does not hold", "not measured by this config"}
+    # The smoke config has no VGG standard run at 0.5: that comparison is not measured.
+    assert (claims["verdict"] == "not measured by this config").any()
+
+
 def test_a_diverging_run_is_recorded_and_the_dag_goes_on(smoke_run):
     workdir, _ = smoke_run
     manifest = json.loads((workdir / "results/dln/standard/lr~1.0/seed~0/train/manifest.json").read_text())

@@ -1,0 +1,55 @@
+"""Gather every run's outputs into tidy tables: one row per observation, with the
+run's net, variant, lr and seed as columns. Computation only, no plotting.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+RUN_COLUMNS = ["net", "variant", "lr", "seed"]
+# Table name -> the file each run (or each probe segment) contributes to it.
+TRAIN_TABLES = {"training": "metrics.parquet", "evals": "test.parquet"}
+PROBE_TABLES = ("landscape", "landscape_steps", "ics", "activations", "moments", "curvature")
+
+
+def concat(paths: list[str | Path]) -> pd.DataFrame:
+    """Concatenate parquet files; empty ones (a diverged run's later segments) keep
+    their columns and add no rows."""
+    frames = [pd.read_parquet(p) for p in paths]
+    non_empty = [f for f in frames if len(f)]
+    if non_empty:
+        table = pd.concat(non_empty, ignore_index=True)
+    elif frames:
+        table = frames[0].iloc[0:0]
+    else:
+        return pd.DataFrame(columns=RUN_COLUMNS)
+    keys = [c for c in [*RUN_COLUMNS, "step", "layer", "unit", "eta"] if c in table]
+    return table.sort_values(keys, kind="stable").reset_index(drop=True)
+
+
+def runs_table(manifests: list[str | Path]) -> pd.DataFrame:
+    """One row per run: its parameters, whether and when it diverged, its cost and
+    final numbers."""
+    rows = []
+    for path in manifests:
+        m = json.loads(Path(path).read_text())
+        final = m.get("final", {})
+        rows.append(dict(**m["run"], steps=m["spec"]["steps"], steps_completed=m["steps_completed"],
+                         diverged=bool(m["diverged"]), diverged_step=m["diverged_step"],
+                         wall_time_s=m["wall_time_s"], device=m["device"],
+                         final_train_loss=_number(final.get("train_loss")),
+                         final_test_loss=_number(final.get("test_loss")),
+                         final_test_accuracy=_number(final.get("test_accuracy"))))
+    table = pd.DataFrame(rows, columns=[*RUN_COLUMNS, "steps", "steps_completed", "diverged", "diverged_step",
+                                        "wall_time_s", "device", "final_train_loss", "final_test_loss",
+                                        "final_test_accuracy"])
+    table["diverged_step"] = table["diverged_step"].astype("Int64")
+    return table.sort_values(RUN_COLUMNS).reset_index(drop=True)
+
+
+def _number(value) -> float:
+    """Manifest numbers; non-finite ones were written as strings ("inf", "nan")."""
+    return float("nan") if value is None else float(value)

@@ -1,0 +1,43 @@
+# Aggregation: every run's outputs into tidy tables under results/tables/, one row
+# per observation with net, variant, lr, seed (and step) columns; then the claims
+# table. Computation only: figures and the report read these tables.
+
+
+rule aggregate:
+    input:
+        unpack(aggregate_inputs),
+    output:
+        **{table: f"results/tables/{table}.parquet" for table in AGGREGATE_TABLES},
+    params:
+        code=bnruns.code_fingerprint("tables"),
+    log:
+        "logs/aggregate/aggregate.log",
+    benchmark:
+        "logs/benchmarks/aggregate.tsv"
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../scripts/aggregate.py"
+
+
+rule claims:
+    input:
+        training="results/tables/training.parquet",
+        landscape_steps="results/tables/landscape_steps.parquet",
+        ics="results/tables/ics.parquet",
+        moments="results/tables/moments.parquet",
+        activations="results/tables/activations.parquet",
+    output:
+        report(
+            "results/tables/claims.csv",
+            caption="../report/claims.rst",
+            category="Claims",
+        ),
+    params:
+        code=bnruns.code_fingerprint("claims"),
+    log:
+        "logs/aggregate/claims.log",
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../scripts/claims.py"

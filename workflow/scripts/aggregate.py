@@ -1,0 +1,16 @@
+"""Snakemake adapter: gather every run's outputs into tidy tables."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (snakemake injects it)
+
+from bnopt.tables import concat, runs_table  # noqa: E402
+
+sm = snakemake  # noqa: F821
+with open(sm.log[0], "w") as log:
+    for name, path in sm.output.items():
+        table = runs_table(sm.input.manifests) if name == "runs" else concat(sm.input[name])
+        table.to_parquet(path, index=False)
+        print(f"{name}: {len(table)} rows from {len(sm.input['manifests' if name == 'runs' else name])} files",
+              file=log)

@@ -1,0 +1,17 @@
+"""Snakemake adapter: check the paper's claims on the aggregated tables."""
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (snakemake injects it)
+
+from bnopt.claims import check_claims  # noqa: E402
+
+sm = snakemake  # noqa: F821
+tables = {name: pd.read_parquet(path) for name, path in sm.input.items()}
+claims = check_claims(**tables)
+claims.to_csv(sm.output[0], index=False)
+with open(sm.log[0], "w") as log:
+    print(claims[["claim", "net", "lr", "comparison", "verdict"]].to_string(index=False), file=log)
