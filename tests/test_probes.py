@@ -226,7 +226,7 @@ def test_a_measurement_leaves_no_trace(variant):
     train_step(model, optimizer, problem, 0)  # gradients and running statistics are non-trivial now
     before = _snapshot(model, optimizer)
     rows = {name: [] for name in TABLES}
-    measure_step(model, problem, spec, PROBE, 1, layer_param_indices(model), weight_indices(model), rows)
+    measure_step(model, problem, spec, PROBE, 1, rows)
     _assert_same(before, _snapshot(model, optimizer))
     assert rows["landscape"] and rows["moments"] and rows["activations"] and rows["curvature"]
 
@@ -254,7 +254,7 @@ def test_training_with_and_without_probes_is_identical(variant, tmp_path):
     model.load_state_dict(ckpt0["model"])
     rows = {name: [] for name in TABLES}
     for step in range(3):
-        measure_step(model, problem, spec, probe, step, layer_param_indices(model), weight_indices(model), rows)
+        measure_step(model, problem, spec, probe, step, rows)
         train_step(model, optimizer, problem, step)
     ckpt3 = load_checkpoint(out["checkpoints"] / CHECKPOINT_NAME.format(step=3))
     for key, value in model.state_dict().items():

@@ -74,7 +74,7 @@ def empty_tables() -> dict[str, pd.DataFrame]:
     return {name: pd.DataFrame({c: pd.Series(dtype="float64") for c in cols}) for name, cols in columns.items()}
 
 
-def measure_step(model, problem, spec: dict, probe: dict, step: int, groups, weights, rows: dict) -> dict:
+def measure_step(model, problem, spec: dict, probe: dict, step: int, rows: dict) -> dict:
     """Everything measured before the update of `step`; returns what ICS needs after it."""
     evaluator = StepEvaluator.at_step(model, problem, step)
     params = [p.detach().clone() for p in model.parameters()]
@@ -173,7 +173,7 @@ def probe_segment(spec: dict, probe: dict, data_path: str | None, checkpoints: s
             position = newest
         for step in range(position, target):
             replay(step)
-        measured = measure_step(model, problem, spec, probe, target, groups, weights, rows)
+        measured = measure_step(model, problem, spec, probe, target, rows)
         replay(target)
         finish_step(model, target, measured, groups, weights, rows)
         position = target + 1

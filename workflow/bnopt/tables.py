@@ -10,9 +10,6 @@ from pathlib import Path
 import pandas as pd
 
 RUN_COLUMNS = ["net", "variant", "lr", "seed"]
-# Table name -> the file each run (or each probe segment) contributes to it.
-TRAIN_TABLES = {"training": "metrics.parquet", "evals": "test.parquet"}
-PROBE_TABLES = ("landscape", "landscape_steps", "ics", "activations", "moments", "curvature")
 
 
 def concat(paths: list[str | Path]) -> pd.DataFrame:

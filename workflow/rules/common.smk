@@ -104,9 +104,7 @@ def all_probe_outputs():
 
 # ---------------------------------------------------------------- aggregation
 
-from bnopt.tables import PROBE_TABLES as AGGREGATED_PROBE_TABLES
-
-AGGREGATE_TABLES = ("runs", "training", "evals", *AGGREGATED_PROBE_TABLES)
+AGGREGATE_TABLES = ("runs", "training", "evals", *PROBE_TABLES)
 
 
 def aggregate_inputs(wildcards):
@@ -117,6 +115,6 @@ def aggregate_inputs(wildcards):
         evals=expand_runs(f"{RUN_DIR}/train/test.parquet"),
     )
     probes = all_probe_outputs()
-    for table in AGGREGATED_PROBE_TABLES:
+    for table in PROBE_TABLES:
         inputs[table] = [path for path in probes if Path(path).stem == table]
     return inputs
