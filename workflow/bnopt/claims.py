@@ -88,7 +88,7 @@ def steps_to_accuracy(training: pd.DataFrame, target: float = TARGET_ACCURACY) -
     return float(np.median(values)) if values else math.nan
 
 
-def final_value(training: pd.DataFrame, column: str, runs: pd.DataFrame | None = None) -> float:
+def final_value(training: pd.DataFrame, column: str) -> float:
     """The smoothed `column` at each run's last step (median over seeds); a diverged
     run scores no accuracy (0) and an infinite loss."""
     values = []

@@ -28,12 +28,13 @@ Tensors = list[torch.Tensor]
 
 
 def norm(ts: Tensors) -> float:
-    """The l2 norm of a list of tensors seen as one vector (accumulated in float64)."""
-    return math.sqrt(sum(float(t.double().square().sum()) for t in ts))
+    """The l2 norm of a list of tensors seen as one vector (accumulated in float64,
+    with one host sync rather than one per tensor)."""
+    return math.sqrt(float(torch.stack([t.double().square().sum() for t in ts]).sum()))
 
 
 def dot(a: Tensors, b: Tensors) -> float:
-    return sum(float((x.double() * y.double()).sum()) for x, y in zip(a, b))
+    return float(torch.stack([(x.double() * y.double()).sum() for x, y in zip(a, b)]).sum())
 
 
 def sub(a: Tensors, b: Tensors) -> Tensors:

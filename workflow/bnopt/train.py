@@ -214,15 +214,16 @@ def train(spec: dict, problem: Problem, model: nn.Module, optimizer: torch.optim
                desc=run_name(spec), dynamic_ncols=False, ncols=100)
     step = start
     while True:
-        boundary = step % eval_every == 0 or step % ckpt_every == 0 or step == steps
-        if boundary or len(pending_loss) >= SYNC_EVERY:
+        eval_due = step % eval_every == 0 or step == steps
+        checkpoint_due = step % ckpt_every == 0 or step == steps
+        if eval_due or checkpoint_due or len(pending_loss) >= SYNC_EVERY:
             diverged_step = flush()
             if diverged_step is not None:
                 break
             bar.set_postfix(loss=f"{history.losses[-1]:.4g}" if history.losses else "-", refresh=False)
-        if (step % eval_every == 0 or step == steps) and not (history.evals and history.evals[-1][0] == step):
+        if eval_due and not (history.evals and history.evals[-1][0] == step):  # a resumed run has it already
             history.evals.append((step, *problem.evaluate(model)))
-        if (step % ckpt_every == 0 or step == steps) and step != resumed_from:
+        if checkpoint_due and step != resumed_from:
             history.elapsed_s = time.perf_counter() - t0
             save_atomic(dict(format=CHECKPOINT_FORMAT, step=step, model=model.state_dict(),
                              optimizer=optimizer.state_dict(), history=history.state(), spec_key=spec_key(spec)),
