@@ -101,6 +101,24 @@ def test_smoke_dag_aggregates_tidy_tables_and_checks_the_claims(smoke_run):
     assert (claims["verdict"] == "not measured by this config").any()
 
 
+def test_figures_render_from_the_smoke_tables(smoke_run, tmp_path):
+    from bnopt import figures
+
+    workdir, _ = smoke_run
+    t = {n: pd.read_parquet(workdir / "results" / "tables" / f"{n}.parquet")
+         for n in ("training", "evals", "landscape_steps", "ics", "curvature")}
+    made = [
+        *figures.save(figures.training_curves(t["training"], t["evals"], "vgg"), "training_vgg", tmp_path),
+        *figures.save(figures.training_curves(t["training"], t["evals"], "dln"), "training_dln", tmp_path),
+        *figures.save(figures.landscape(t["landscape_steps"], "vgg", 0.1), "landscape_vgg", tmp_path),
+        *figures.save(figures.internal_covariate_shift(t["ics"], "dln", [2, 5]), "ics_dln", tmp_path),
+        *figures.save(figures.curvature(t["curvature"], "vgg"), "curvature_vgg", tmp_path),
+    ]
+    assert all(path.stat().st_size > 5000 for path in made)
+    with pytest.raises(figures.NoData, match="no vgg landscape probes at lr 0.3"):
+        figures.landscape(t["landscape_steps"], "vgg", 0.3)
+
+
 def test_a_diverging_run_is_recorded_and_the_dag_goes_on(smoke_run):
     workdir, _ = smoke_run
     manifest = json.loads((workdir / "results/dln/standard/lr~1.0/seed~0/train/manifest.json").read_text())

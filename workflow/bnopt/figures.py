@@ -1,0 +1,177 @@
+"""The paper's figures from the tidy tables (results/tables/*.parquet).
+
+Plotting only: every function takes tables and returns a matplotlib Figure, so
+restyling never recomputes anything. :func:`save` writes PNG and PDF.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+VARIANT_ORDER = ["standard", "batchnorm", "noisy_batchnorm", "noisy_standard", "l1", "l2", "linf"]
+PALETTE = dict(zip(VARIANT_ORDER, sns.color_palette("colorblind", len(VARIANT_ORDER))))
+SMOOTHING = 0.02  # rolling window for per-step curves, as a fraction of the run's steps
+
+
+def _style() -> None:
+    sns.set_theme(style="whitegrid", context="paper", font_scale=1.1)
+
+
+def save(fig: plt.Figure, stem: str, folder: str | Path) -> list[Path]:
+    """Write `stem`.png (150 dpi) and `stem`.pdf into `folder`; returns both paths."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{stem}.png", folder / f"{stem}.pdf"]
+    fig.savefig(paths[0], dpi=150, bbox_inches="tight")
+    fig.savefig(paths[1], bbox_inches="tight")
+    plt.close(fig)
+    return paths
+
+
+def _legend(fig: plt.Figure) -> None:
+    """One legend for the whole figure, with every label any panel drew, once,
+    to the right of the panels (each panel may show a different set of variants)."""
+    seen: dict[str, object] = {}
+    for ax in fig.axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(label, handle)
+    if seen:
+        fig.legend(list(seen.values()), list(seen), loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9,
+                   frameon=False)
+
+
+class NoData(ValueError):
+    """The tables hold nothing this figure could show (e.g. the config has no such net)."""
+
+
+def _require(table: pd.DataFrame, what: str) -> pd.DataFrame:
+    if table.empty:
+        raise NoData(f"no {what} in the tables: this config did not produce it")
+    return table
+
+
+def _smooth(run: pd.DataFrame, column: str) -> pd.Series:
+    window = max(1, int(round(SMOOTHING * len(run))))
+    return run[column].astype(float).rolling(window, min_periods=1).mean()
+
+
+def _variants(table: pd.DataFrame, wanted: list[str] | None) -> list[str]:
+    present = [v for v in VARIANT_ORDER if v in set(table["variant"])]
+    return [v for v in present if wanted is None or v in wanted]
+
+
+def training_curves(training: pd.DataFrame, evals: pd.DataFrame, net: str = "vgg",
+                    variants: list[str] | None = None) -> plt.Figure:
+    """Fig. 1 / 5: training accuracy (VGG; loss for the DLN) and test accuracy per lr,
+    one colour per variant. Curves are smoothed over 2% of the run; a diverged run's
+    curve ends at the step it diverged, marked with an x."""
+    _style()
+    train = _require(training[training["net"] == net], f"{net} training runs")
+    test = evals[evals["net"] == net]
+    lrs = sorted(train["lr"].unique())
+    metric = "accuracy" if net == "vgg" else "loss"
+    columns = 2 if net == "vgg" else 1
+    fig, axes = plt.subplots(columns, len(lrs), figsize=(4.2 * len(lrs), 3.4 * columns), squeeze=False)
+    for j, lr in enumerate(lrs):
+        for variant in _variants(train[train["lr"] == lr], variants):
+            run = train[(train["lr"] == lr) & (train["variant"] == variant)].sort_values("step")
+            values = _smooth(run, metric)
+            ax = axes[0, j]
+            ax.plot(run["step"], values, color=PALETTE[variant], label=variant, lw=1.4)
+            if not np.isfinite(run[metric].iloc[-1]) or not np.isfinite(run["loss"].iloc[-1]):
+                ax.plot(run["step"].iloc[-1], np.nanmax(values) if metric == "loss" else 0, "x",
+                        color=PALETTE[variant], ms=9, mew=2)
+            if net == "vgg":
+                t = test[(test["lr"] == lr) & (test["variant"] == variant)].sort_values("step")
+                axes[1, j].plot(t["step"], t["test_accuracy"], color=PALETTE[variant], lw=1.4, marker=".")
+        axes[0, j].set_title(f"{net.upper()}, lr = {lr:g}")
+        axes[0, j].set_ylabel("training accuracy" if net == "vgg" else "training loss")
+        if net == "dln":
+            axes[0, j].set_yscale("log")
+        else:
+            axes[1, j].set_ylabel("test accuracy")
+            axes[1, j].set_xlabel("step")
+        axes[-1, j].set_xlabel("step")
+    fig.tight_layout()
+    _legend(fig)
+    return fig
+
+
+def landscape(steps: pd.DataFrame, net: str, lr: float, variants: list[str] | None = None) -> plt.Figure:
+    """Fig. 4 / 10 / 12 / 13: along the gradient, per probe step, the range of the loss
+    and of the gradient change over the step lengths (shaded bands), and the
+    effective beta-smoothness (log scales, as in the paper)."""
+    _style()
+    table = _require(steps[(steps["net"] == net) & np.isclose(steps["lr"], lr)], f"{net} landscape probes at lr {lr:g}")
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    for variant in _variants(table, variants):
+        run = table[table["variant"] == variant].sort_values("step")
+        colour = PALETTE[variant]
+        axes[0].fill_between(run["step"], run["loss_min"], run["loss_max"], color=colour, alpha=0.35, label=variant)
+        axes[1].fill_between(run["step"], run["grad_change_min"], run["grad_change_max"], color=colour, alpha=0.35)
+        axes[2].plot(run["step"], run["effective_beta"], color=colour, marker=".", lw=1.4)
+    titles = ["loss landscape", "gradient predictiveness", "effective beta-smoothness"]
+    labels = ["loss along the gradient", "||g - grad L(x - eta g)||", "max over eta of beta_eta"]
+    for ax, title, label in zip(axes, titles, labels):
+        ax.set_title(f"{title} ({net.upper()}, lr = {lr:g})")
+        ax.set_yscale("log")
+        ax.set_xlabel("step")
+        ax.set_ylabel(label)
+    fig.tight_layout()
+    _legend(fig)
+    return fig
+
+
+def internal_covariate_shift(ics: pd.DataFrame, net: str, layers: list[int]) -> plt.Figure:
+    """Fig. 3: ||G - G'|| and cos(G, G') over training, standard vs BN, per lr and layer."""
+    _style()
+    table = _require(ics[(ics["net"] == net) & ics["layer"].isin(layers)], f"{net} ICS probes at layers {layers}")
+    lrs = sorted(table["lr"].unique())
+    fig, axes = plt.subplots(2, max(1, len(lrs) * len(layers)), figsize=(3.6 * max(1, len(lrs) * len(layers)), 6),
+                             squeeze=False)
+    for k, (lr, layer) in enumerate((lr, layer) for lr in lrs for layer in layers):
+        for variant in _variants(table, ["standard", "batchnorm"]):
+            run = table[np.isclose(table["lr"], lr) & (table["layer"] == layer) & (table["variant"] == variant)]
+            run = run.sort_values("step")
+            axes[0, k].plot(run["step"], run["l2"], color=PALETTE[variant], marker=".", label=variant)
+            axes[1, k].plot(run["step"], run["cosine"], color=PALETTE[variant], marker=".")
+        axes[0, k].set_title(f"{net.upper()} layer #{layer}, lr = {lr:g}")
+        axes[0, k].set_yscale("log")
+        axes[0, k].set_ylabel("||G - G'||")
+        axes[1, k].set_ylabel("cos(G, G')")
+        axes[1, k].set_xlabel("step")
+    fig.tight_layout()
+    _legend(fig)
+    return fig
+
+
+def curvature(curv: pd.DataFrame, net: str) -> plt.Figure:
+    """Beyond the paper: the top Hessian eigenvalue over training with 2/lr (the
+    stability threshold of gradient descent) as a dashed line, per lr."""
+    _style()
+    table = _require(curv[curv["net"] == net], f"{net} curvature probes")
+    lrs = sorted(table["lr"].unique())
+    fig, axes = plt.subplots(1, max(1, len(lrs)), figsize=(4.2 * max(1, len(lrs)), 3.4), squeeze=False)
+    for j, lr in enumerate(lrs):
+        ax = axes[0, j]
+        sub = table[np.isclose(table["lr"], lr)]
+        for variant in _variants(sub, None):
+            run = sub[sub["variant"] == variant].sort_values("step")
+            ax.plot(run["step"], run["top_eigenvalue"].clip(lower=1e-12), color=PALETTE[variant], marker=".",
+                    label=variant)
+        ax.axhline(2.0 / lr, color="black", ls="--", lw=1, label="2 / lr")
+        ax.set_yscale("log")
+        ax.set_title(f"{net.upper()}, lr = {lr:g}")
+        ax.set_xlabel("step")
+        ax.set_ylabel("top Hessian eigenvalue")
+    fig.tight_layout()
+    _legend(fig)
+    return fig
