@@ -106,13 +106,16 @@ def test_figures_render_from_the_smoke_tables(smoke_run, tmp_path):
 
     workdir, _ = smoke_run
     t = {n: pd.read_parquet(workdir / "results" / "tables" / f"{n}.parquet")
-         for n in ("training", "evals", "landscape_steps", "ics", "curvature")}
+         for n in ("training", "evals", "landscape_steps", "landscape", "ics", "curvature", "moments", "activations")}
     made = [
         *figures.save(figures.training_curves(t["training"], t["evals"], "vgg"), "training_vgg", tmp_path),
         *figures.save(figures.training_curves(t["training"], t["evals"], "dln"), "training_dln", tmp_path),
         *figures.save(figures.landscape(t["landscape_steps"], "vgg", 0.1), "landscape_vgg", tmp_path),
         *figures.save(figures.internal_covariate_shift(t["ics"], "dln", [2, 5]), "ics_dln", tmp_path),
         *figures.save(figures.curvature(t["curvature"], "vgg"), "curvature_vgg", tmp_path),
+        *figures.save(figures.moment_drift(t["moments"], "vgg", 0.1, [2, 3, 8]), "drift_vgg", tmp_path),
+        *figures.save(figures.gradient_change_vs_eta(t["landscape"], "dln", 1e-4), "eta_dln", tmp_path),
+        *figures.save(figures.activation_histograms(t["activations"], "vgg", 0.1, [2, 8]), "hist_vgg", tmp_path),
     ]
     assert all(path.stat().st_size > 5000 for path in made)
     with pytest.raises(figures.NoData, match="no vgg landscape probes at lr 0.3"):

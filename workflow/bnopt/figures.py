@@ -175,3 +175,99 @@ def curvature(curv: pd.DataFrame, net: str) -> plt.Figure:
     fig.tight_layout()
     _legend(fig)
     return fig
+
+
+def moment_drift(moments: pd.DataFrame, net: str, lr: float, layers: list[int],
+                 variants: list[str] | None = ("standard", "batchnorm", "noisy_batchnorm")) -> plt.Figure:
+    """Fig. 8: how far the per-unit mean and variance move between consecutive probe
+    steps, |mu_t+1 - mu_t| and |var_t+1 - var_t| (median over the layer's units)."""
+    _style()
+    table = _require(moments[(moments["net"] == net) & np.isclose(moments["lr"], lr) & moments["layer"].isin(layers)],
+                     f"{net} activation moments at lr {lr:g}")
+    present = sorted(set(table["layer"]))
+    fig, axes = plt.subplots(2, len(present), figsize=(3.8 * len(present), 5.8), squeeze=False)
+    for j, layer in enumerate(present):
+        for variant in _variants(table, list(variants) if variants else None):
+            unit = table[(table["layer"] == layer) & (table["variant"] == variant)].sort_values(["unit", "step"])
+            drift = unit.assign(dmean=unit.groupby("unit")["mean"].diff().abs(),
+                                dvar=unit.groupby("unit")["var"].diff().abs()).dropna(subset=["dmean"])
+            per_step = drift.groupby("step")[["dmean", "dvar"]].median()
+            axes[0, j].plot(per_step.index, per_step["dmean"], color=PALETTE[variant], marker=".", label=variant)
+            axes[1, j].plot(per_step.index, per_step["dvar"], color=PALETTE[variant], marker=".")
+        axes[0, j].set_title(f"{net.upper()} layer #{layer}, lr = {lr:g}")
+        axes[0, j].set_ylabel("|mu_t+1 - mu_t|")
+        axes[1, j].set_ylabel("|var_t+1 - var_t|")
+        axes[1, j].set_xlabel("step")
+        for ax in axes[:, j]:
+            ax.set_yscale("log")
+    fig.tight_layout()
+    _legend(fig)
+    return fig
+
+
+def gradient_change_vs_eta(landscape_table: pd.DataFrame, net: str, lr: float,
+                           variants: list[str] | None = ("standard", "batchnorm")) -> plt.Figure:
+    """Fig. 11: ||g - grad L(x - eta g)|| against the step length eta, one curve per
+    probed training step (darker = later), per variant."""
+    _style()
+    table = _require(landscape_table[(landscape_table["net"] == net) & np.isclose(landscape_table["lr"], lr)],
+                     f"{net} landscape probes at lr {lr:g}")
+    shown = _variants(table, list(variants) if variants else None)
+    fig, axes = plt.subplots(1, len(shown), figsize=(4.4 * len(shown), 3.6), squeeze=False, sharey=True)
+    steps = sorted(table["step"].unique())
+    colours = sns.color_palette("viridis_r", len(steps))
+    for j, variant in enumerate(shown):
+        ax = axes[0, j]
+        for colour, step in zip(colours, steps):
+            run = table[(table["variant"] == variant) & (table["step"] == step)].sort_values("eta")
+            ax.plot(run["eta"], run["grad_change"], color=colour, marker=".", lw=1)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(f"{variant} ({net.upper()}, lr = {lr:g})")
+        ax.set_xlabel("step length eta")
+        ax.set_ylabel("||g - grad L(x - eta g)||")
+    mappable = plt.cm.ScalarMappable(cmap="viridis_r", norm=plt.Normalize(min(steps), max(steps)))
+    fig.colorbar(mappable, ax=axes[0, :].tolist(), label="training step")
+    return fig
+
+
+def activation_histograms(activations: pd.DataFrame, net: str, lr: float, layers: list[int],
+                          variants: list[str] | None = ("standard", "batchnorm", "noisy_batchnorm"),
+                          bins: int = 60) -> plt.Figure:
+    """Fig. 1c / 2 / 6 / 9: the distribution of one recorded unit's values (after
+    normalization and noise, before the ReLU) at each probe step, stacked as a
+    ridgeline with training going down."""
+    _style()
+    table = _require(activations[(activations["net"] == net) & np.isclose(activations["lr"], lr)
+                                 & activations["layer"].isin(layers)], f"{net} activations at lr {lr:g}")
+    shown = _variants(table, list(variants) if variants else None)
+    present = sorted(set(table["layer"]))
+    fig, axes = plt.subplots(len(shown), len(present), figsize=(3.4 * len(present), 3.0 * len(shown)),
+                             squeeze=False)
+    for i, variant in enumerate(shown):
+        for j, layer in enumerate(present):
+            ax = axes[i, j]
+            sub = table[(table["variant"] == variant) & (table["layer"] == layer)]
+            if sub.empty:
+                ax.set_axis_off()
+                continue
+            unit = sorted(sub["unit"].unique())[0]
+            sub = sub[sub["unit"] == unit]
+            steps = sorted(sub["step"].unique())
+            low, high = np.nanpercentile(sub["value"], [0.5, 99.5])
+            edges = np.linspace(low, high, bins + 1)
+            for k, step in enumerate(steps):
+                counts, _ = np.histogram(sub.loc[sub["step"] == step, "value"], bins=edges, density=True)
+                counts = counts / counts.max() if counts.max() > 0 else counts
+                offset = (len(steps) - 1 - k) * 0.6
+                ax.fill_between(edges[:-1], offset, offset + counts, step="post", color=PALETTE[variant], alpha=0.6,
+                                lw=0.5, edgecolor="black")
+            ax.set_yticks([(len(steps) - 1 - k) * 0.6 for k in range(len(steps))], [str(s) for s in steps],
+                          fontsize=7)
+            ax.set_title(f"{variant}, layer #{layer}, unit {unit}", fontsize=9)
+            if j == 0:
+                ax.set_ylabel("step")
+            ax.grid(False)
+    fig.suptitle(f"{net.upper()} activations before the non-linearity, lr = {lr:g}", y=1.0)
+    fig.tight_layout()
+    return fig
