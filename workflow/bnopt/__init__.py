@@ -6,7 +6,13 @@ The science lives here as small modules with one job each:
 - :mod:`bnopt.data`     CIFAR-10 download/verification, digits, DLN data
 - :mod:`bnopt.norms`    the normalization variants (BN, noisy BN, l_p)
 - :mod:`bnopt.models`   VGG and the deep linear network
+- :mod:`bnopt.problems` device-resident data, losses, the minibatch of step t
 - :mod:`bnopt.train`    the deterministic, resumable training loop
+- :mod:`bnopt.probes`   landscape, ICS, activations, curvature at one step
+- :mod:`bnopt.replay`   the probe job: exact replay with measurements switched on
+- :mod:`bnopt.tables`   tidy tables gathered from every run
+- :mod:`bnopt.claims`   the paper's five claims, checked by explicit rules
+- :mod:`bnopt.figures`  the paper's figures from the tidy tables
 - :mod:`bnopt.runs`     config -> the set of runs and their paths
 """
 
