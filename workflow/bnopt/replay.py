@@ -22,7 +22,7 @@ from .probes import (ActivationRecorder, StepEvaluator, eta_grid, internal_covar
                      layer_param_indices, norm, top_hessian_eigenvalue, unit_moments, unit_values, weight_indices)
 from .seeding import generator
 from .train import (CHECKPOINT_NAME, build_problem, build_run, checkpoint_steps, load_checkpoint, resolve_device,
-                    run_name,
+                    run_columns, run_name,
                     train_step, use_strict_float32)
 
 # Relative tolerance of the replay check on CUDA (cuDNN picks kernels whose float
@@ -187,8 +187,7 @@ def probe_segment(spec: dict, probe: dict, data_path: str | None, checkpoints: s
 
 
 def with_run_columns(table: pd.DataFrame, spec: dict) -> pd.DataFrame:
-    front = pd.DataFrame({"net": spec["net"], "variant": spec["variant"], "lr": float(spec["lr"]),
-                          "seed": int(spec["seed"])}, index=table.index)
+    front = pd.DataFrame(run_columns(spec), index=table.index)
     table = table.copy()
     for column in ("step", "layer", "unit", "iterations", "forwards", "backwards"):
         if column in table:

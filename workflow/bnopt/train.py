@@ -247,11 +247,16 @@ def train(spec: dict, problem: Problem, model: nn.Module, optimizer: torch.optim
 # --------------------------------------------------------------------------- outputs
 
 
+def run_columns(spec: dict) -> dict:
+    """The columns that name a run in every table it contributes to."""
+    return {"net": spec["net"], "variant": spec["variant"], "lr": float(spec["lr"]), "seed": int(spec["seed"])}
+
+
 def metrics_table(spec: dict, history: History, batch_size: int) -> pd.DataFrame:
     """Per-step minibatch loss and accuracy, one row per step (accuracy NaN for the DLN)."""
     n = len(history.losses)
     return pd.DataFrame({
-        "net": spec["net"], "variant": spec["variant"], "lr": float(spec["lr"]), "seed": int(spec["seed"]),
+        **run_columns(spec),
         "step": np.arange(n, dtype=np.int64),
         "loss": np.asarray(history.losses, dtype=np.float64),
         "accuracy": np.asarray(history.correct, dtype=np.float64) / batch_size,
@@ -262,7 +267,7 @@ def evals_table(spec: dict, history: History) -> pd.DataFrame:
     """Test loss and accuracy (eval mode) every ``eval_every`` steps."""
     evals = np.asarray(history.evals, dtype=np.float64).reshape(-1, 3)
     return pd.DataFrame({
-        "net": spec["net"], "variant": spec["variant"], "lr": float(spec["lr"]), "seed": int(spec["seed"]),
+        **run_columns(spec),
         "step": evals[:, 0].astype(np.int64), "test_loss": evals[:, 1], "test_accuracy": evals[:, 2],
     })
 

@@ -110,7 +110,7 @@ AGGREGATE_TABLES = ("runs", "training", "evals", *PROBE_TABLES)
 def aggregate_inputs(wildcards):
     """Every run's training outputs and every probe segment's tables, by table."""
     inputs = dict(
-        manifests=expand_runs(f"{RUN_DIR}/train/manifest.json"),
+        manifests=all_training_outputs(),
         training=expand_runs(f"{RUN_DIR}/train/metrics.parquet"),
         evals=expand_runs(f"{RUN_DIR}/train/test.parquet"),
     )

@@ -1,7 +1,8 @@
-# Probes: one job per (run, segment of the checkpoint chain). Each replays its
-# segment from the checkpoint at its start, checks every replayed loss against the
-# recorded one, and measures at every probe_every-th step. Probe settings are
-# params here and not of training: changing them reruns only the probes.
+# Probes: one job per (run, segment of probes.steps_per_job steps; by default the
+# span between two checkpoints). Each measured step is replayed exactly from the
+# newest checkpoint before it, every replayed loss checked against the recorded
+# one. Probe settings are params here and not of training: changing them reruns
+# only the probes.
 
 
 rule probe:
