@@ -20,9 +20,11 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/probe.smk"
 include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
     input:
         "results/tables/claims.csv",
+        "reports/report.html",
     default_target: True

@@ -1,6 +1,7 @@
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,17 @@ def snakemake_bin() -> str:
     if SNAKEMAKE is None:
         pytest.fail("snakemake is not installed in this environment; run the README's test command")
     return SNAKEMAKE
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory, snakemake_bin):
+    """The smoke config's whole DAG, run once per session: (workdir, seconds)."""
+    from workflow_helpers import snakemake
+
+    workdir = tmp_path_factory.mktemp("smoke")
+    t0 = time.monotonic()
+    snakemake(snakemake_bin, workdir)
+    return workdir, time.monotonic() - t0
 
 
 @pytest.fixture(autouse=True)

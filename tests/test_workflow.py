@@ -14,27 +14,10 @@ import yaml
 
 from cifar_fixture import make_cifar_archive, serve_folder
 
+from workflow_helpers import SMOKE, job_counts, snakemake
+
 REPO = Path(__file__).resolve().parents[1]
-SMOKE = REPO / "tests" / "configs" / "smoke.yaml"
 pytestmark = pytest.mark.slow
-
-
-def snakemake(snakemake_bin, workdir, *args, configfile=SMOKE, timeout=900, check=True):
-    # Targets and flags go before --configfile, which takes every word after it.
-    cmd = [snakemake_bin, "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2", *args,
-           "--configfile", str(configfile)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    if check and done.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
-    return done
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory, snakemake_bin):
-    workdir = tmp_path_factory.mktemp("smoke")
-    t0 = time.monotonic()
-    snakemake(snakemake_bin, workdir)
-    return workdir, time.monotonic() - t0
 
 
 def test_smoke_dag_trains_every_run(smoke_run):
@@ -134,14 +117,6 @@ def test_second_run_has_nothing_to_do(smoke_run, snakemake_bin):
     workdir, _ = smoke_run
     done = snakemake(snakemake_bin, workdir, "-n")
     assert "Nothing to be done" in done.stdout + done.stderr
-
-
-def job_counts(output: str) -> dict[str, int]:
-    """Snakemake's "Job stats" table, as {rule: count}."""
-    import re
-
-    table = output.split("Job stats:", 1)[1] if "Job stats:" in output else ""
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m.group(1) != "total"}
 
 
 def test_changing_a_probe_setting_reruns_only_probes(smoke_run, snakemake_bin, tmp_path):

@@ -13,6 +13,7 @@ The science lives here as small modules with one job each:
 - :mod:`bnopt.tables`   tidy tables gathered from every run
 - :mod:`bnopt.claims`   the paper's five claims, checked by explicit rules
 - :mod:`bnopt.figures`  the paper's figures from the tidy tables
+- :mod:`bnopt.report`   which figures the report draws, and their captions
 - :mod:`bnopt.runs`     config -> the set of runs and their paths
 """
 

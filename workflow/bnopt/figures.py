@@ -69,12 +69,15 @@ def _variants(table: pd.DataFrame, wanted: list[str] | None) -> list[str]:
 
 
 def training_curves(training: pd.DataFrame, evals: pd.DataFrame, net: str = "vgg",
-                    variants: list[str] | None = None) -> plt.Figure:
+                    variants: list[str] | None = None, lrs: list[float] | None = None) -> plt.Figure:
     """Fig. 1 / 5: training accuracy (VGG; loss for the DLN) and test accuracy per lr,
     one colour per variant. Curves are smoothed over 2% of the run; a diverged run's
     curve ends at the step it diverged, marked with an x."""
     _style()
-    train = _require(training[training["net"] == net], f"{net} training runs")
+    train = training[training["net"] == net]
+    if lrs is not None:
+        train = train[np.isclose(train["lr"].to_numpy()[:, None], list(lrs)).any(axis=1)]
+    train = _require(train[train["variant"].isin(_variants(train, variants))], f"{net} training runs")
     test = evals[evals["net"] == net]
     lrs = sorted(train["lr"].unique())
     metric = "accuracy" if net == "vgg" else "loss"
@@ -105,26 +108,34 @@ def training_curves(training: pd.DataFrame, evals: pd.DataFrame, net: str = "vgg
     return fig
 
 
-def landscape(steps: pd.DataFrame, net: str, lr: float, variants: list[str] | None = None) -> plt.Figure:
+def landscape(steps: pd.DataFrame, net: str, lrs: float | list[float],
+              variants: list[str] | None = None) -> plt.Figure:
     """Fig. 4 / 10 / 12 / 13: along the gradient, per probe step, the range of the loss
     and of the gradient change over the step lengths (shaded bands), and the
-    effective beta-smoothness (log scales, as in the paper)."""
+    effective beta-smoothness (log scales, as in the paper); one row per lr."""
     _style()
-    table = _require(steps[(steps["net"] == net) & np.isclose(steps["lr"], lr)], f"{net} landscape probes at lr {lr:g}")
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    for variant in _variants(table, variants):
-        run = table[table["variant"] == variant].sort_values("step")
-        colour = PALETTE[variant]
-        axes[0].fill_between(run["step"], run["loss_min"], run["loss_max"], color=colour, alpha=0.35, label=variant)
-        axes[1].fill_between(run["step"], run["grad_change_min"], run["grad_change_max"], color=colour, alpha=0.35)
-        axes[2].plot(run["step"], run["effective_beta"], color=colour, marker=".", lw=1.4)
+    lrs = [lrs] if np.isscalar(lrs) else list(lrs)
+    wanted = steps[(steps["net"] == net) & np.isclose(steps["lr"].to_numpy()[:, None], lrs).any(axis=1)]
+    table = _require(wanted, f"{net} landscape probes at lr {', '.join(f'{lr:g}' for lr in lrs)}")
+    present = [lr for lr in lrs if np.isclose(table["lr"], lr).any()]
+    fig, axes = plt.subplots(len(present), 3, figsize=(13, 3.6 * len(present)), squeeze=False)
     titles = ["loss landscape", "gradient predictiveness", "effective beta-smoothness"]
     labels = ["loss along the gradient", "||g - grad L(x - eta g)||", "max over eta of beta_eta"]
-    for ax, title, label in zip(axes, titles, labels):
-        ax.set_title(f"{title} ({net.upper()}, lr = {lr:g})")
-        ax.set_yscale("log")
-        ax.set_xlabel("step")
-        ax.set_ylabel(label)
+    for i, lr in enumerate(present):
+        sub = table[np.isclose(table["lr"], lr)]
+        for variant in _variants(sub, variants):
+            run = sub[sub["variant"] == variant].sort_values("step")
+            colour = PALETTE[variant]
+            axes[i, 0].fill_between(run["step"], run["loss_min"], run["loss_max"], color=colour, alpha=0.35,
+                                    label=variant)
+            axes[i, 1].fill_between(run["step"], run["grad_change_min"], run["grad_change_max"], color=colour,
+                                    alpha=0.35)
+            axes[i, 2].plot(run["step"], run["effective_beta"], color=colour, marker=".", lw=1.4)
+        for ax, title, label in zip(axes[i], titles, labels):
+            ax.set_title(f"{title} ({net.upper()}, lr = {lr:g})")
+            ax.set_yscale("log")
+            ax.set_xlabel("step")
+            ax.set_ylabel(label)
     fig.tight_layout()
     _legend(fig)
     return fig

@@ -3,6 +3,15 @@
 # table. Computation only: figures and the report read these tables.
 
 
+# Light and needing every run's outputs: these run where snakemake runs, never as
+# cluster jobs.
+localrules:
+    aggregate,
+    claims,
+    report,
+    all,
+
+
 rule aggregate:
     input:
         unpack(aggregate_inputs),

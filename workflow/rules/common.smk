@@ -1,5 +1,6 @@
 # Config validation, the set of runs, and helpers shared by every rule.
 
+import json
 import sys
 from pathlib import Path
 
@@ -7,7 +8,8 @@ from snakemake.utils import validate
 
 # The bnopt package sits beside this folder; importing it from there works whether
 # or not it is pip-installed (e.g. inside a rule's conda env on a cluster).
-sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
+WORKFLOW_DIR = Path(workflow.basedir) / "workflow"
+sys.path.insert(0, str(WORKFLOW_DIR))
 
 from bnopt import runs as bnruns
 from bnopt.norms import VARIANTS

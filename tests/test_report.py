@@ -1,0 +1,100 @@
+"""The report as a user sees it: the smoke config's report.html opened in headless
+Chromium, its figure index, and a partial config (no DLN, one learning rate)."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from workflow_helpers import SMOKE, job_counts, snakemake
+
+pytestmark = pytest.mark.slow
+
+
+def chromium_path() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if found is None:
+        message = "headless Chromium is not installed (Debian: apt-get install chromium); .ci/run installs it"
+        if os.environ.get("BNOPT_REQUIRE_BROWSER"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return found
+
+
+def test_report_renders_in_headless_chromium(smoke_run):
+    from playwright.sync_api import sync_playwright
+
+    workdir, _ = smoke_run
+    reports = workdir / "reports"
+    index = pd.read_csv(reports / "figures" / "index.csv", keep_default_na=False)
+    claims = pd.read_csv(workdir / "results" / "tables" / "claims.csv")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        requests = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto((reports / "report.html").as_uri())
+        page.wait_for_load_state("load")
+        images = page.evaluate("Array.from(document.images).map(i => ({alt: i.alt, ok: i.complete && i.naturalWidth > 0}))")
+        claim_rows = page.locator("#claims-table tbody tr").count()
+        text = page.inner_text("body")
+        page.screenshot(path=str(reports / "screenshot.png"), full_page=True)
+        browser.close()
+    rendered = index[index["status"] == "rendered"]
+    assert [i["alt"] for i in images] == rendered["title"].tolist()
+    assert all(i["ok"] for i in images), [i["alt"] for i in images if not i["ok"]]
+    assert claim_rows == len(claims) > 0
+    # Self-contained: nothing but the file itself and its data: URIs is fetched.
+    assert all(url.startswith(("file:", "data:")) for url in requests), requests
+    for row in index[index["status"] == "skipped"].itertuples():
+        assert row.reason in text
+    assert "Diverged runs: dln standard lr 1 seed 0 at step" in text
+    assert (reports / "screenshot.png").stat().st_size > 50_000
+    print(f"screenshot: {reports / 'screenshot.png'}")
+
+
+def test_every_figure_is_drawn_or_skipped_with_a_reason(smoke_run):
+    from bnopt.report import CATALOGUE
+
+    workdir, _ = smoke_run
+    figures = workdir / "reports" / "figures"
+    index = pd.read_csv(figures / "index.csv", keep_default_na=False).set_index("stem")
+    assert list(index.index) == [spec.stem for spec in CATALOGUE]
+    for stem, row in index.iterrows():
+        if row["status"] == "rendered":
+            assert (figures / f"{stem}.png").stat().st_size > 5000 and (figures / f"{stem}.pdf").exists()
+            assert row["caption"].startswith(("Paper:", "Not in the paper:")) and "This run" in row["caption"]
+        else:
+            assert row["reason"] and not (figures / f"{stem}.png").exists()
+    # The smoke config has no VGG l_p runs: Fig. 5 (VGG) and Fig. 6 say so.
+    assert index.loc["fig06_activations_lp_vgg", "status"] == "skipped"
+    assert "l_p normalization" in index.loc["fig05_training_lp_vgg", "reason"]
+    # Its diverged DLN run is drawn and named, not dropped.
+    assert "standard at lr 1 (seed 0) diverged at step" in index.loc["curvature_dln", "caption"]
+
+
+def test_a_partial_config_renders_what_it_has_and_says_what_it_skipped(smoke_run, snakemake_bin, tmp_path):
+    workdir, _ = smoke_run
+    partial = tmp_path / "work"
+    shutil.copytree(workdir, partial, symlinks=True)
+    config = yaml.safe_load(SMOKE.read_text())
+    config["nets"] = {"vgg": config["nets"]["vgg"]}
+    config["nets"]["vgg"]["runs"] = [{"variants": ["standard", "batchnorm"], "lrs": [0.1], "seeds": [0]}]
+    configfile = tmp_path / "partial.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    # The runs it keeps are done: only the tables, the claims and the report are redone.
+    planned = job_counts(snakemake(snakemake_bin, partial, "-n", configfile=configfile).stdout)
+    assert planned == {"aggregate": 1, "claims": 1, "report": 1, "all": 1}, planned
+    snakemake(snakemake_bin, partial, configfile=configfile)
+    index = pd.read_csv(partial / "reports" / "figures" / "index.csv", keep_default_na=False).set_index("stem")
+    skipped = index[index["status"] == "skipped"]
+    for stem in [s for s in index.index if s.endswith("_dln")]:
+        assert skipped.loc[stem, "reason"] == "this config has no dln runs (nets.dln is absent)"
+    assert "noisy_batchnorm" in skipped.loc["fig02_training_noisy_vgg", "reason"]
+    for stem in ("fig01_training_vgg", "fig03_ics_vgg", "fig04_landscape_vgg", "fig11_grad_change_vs_eta_vgg",
+                 "curvature_vgg"):
+        assert index.loc[stem, "status"] == "rendered", stem
+    assert not list((partial / "reports" / "figures").glob("*_dln.png"))  # no stale figures from the full run

@@ -1,0 +1,434 @@
+"""The report's catalogue of figures: which of the paper's figures to draw from the
+tidy tables, with which runs, and the caption of each (what the paper claims, what
+this run shows, in numbers).
+
+A config that lacks what a figure needs (no DLN, one learning rate, no noisy BN)
+gets a :class:`Skipped` entry with the reason in place of that figure; a diverged
+run is drawn (its curve ends in an x, its probes stop) and named in the caption.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from . import claims, figures
+
+TABLES = ("runs", "training", "evals", "landscape", "landscape_steps", "ics", "activations", "moments",
+          "curvature")
+# The paper's activation layers (VGG-16: #2, #3, #9, #11, #13; DLN: #1, #11, #24). A
+# config names its own layers; the paper's figures pick from that list by position.
+PAPER_ACTIVATION_LAYERS = {"vgg": (2, 3, 9, 11, 13), "dln": (1, 11, 24)}
+# Fig. 3's layers, as a fraction of the depth (VGG-16 #5, #10 of 16; DLN #9, #17 of 25).
+PAPER_ICS_DEPTHS = {"vgg": (5 / 16, 10 / 16), "dln": (9 / 25, 17 / 25)}
+# The learning rates each figure of the paper shows, in order of preference.
+PAPER_LRS = {"vgg": (0.1, 0.5, 0.01), "dln": (1e-6, 1e-7)}
+LP_VARIANTS = ["l1", "l2", "linf"]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    stem: str
+    title: str
+    caption: str
+    paths: list[Path] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    stem: str
+    title: str
+    reason: str
+
+
+def load_tables(folder: str | Path) -> dict[str, pd.DataFrame]:
+    return {name: pd.read_parquet(Path(folder) / f"{name}.parquet") for name in TABLES}
+
+
+# --------------------------------------------------------------------------- choices
+
+
+def layers_by_position(configured: list[int], paper_net: str, paper_layers: tuple[int, ...]) -> list[int]:
+    """The configured activation layers standing where `paper_layers` stand in the
+    paper's list (e.g. the paper's #11 is its 4th layer: take the config's 4th)."""
+    positions = [PAPER_ACTIVATION_LAYERS[paper_net].index(layer) for layer in paper_layers]
+    chosen = [configured[p] for p in positions if p < len(configured)]
+    return sorted(set(chosen)) or list(configured[:1])
+
+
+def ics_layers(ics: pd.DataFrame, net: str) -> list[int]:
+    """Fig. 3's layers at the paper's relative depths of this net (at least layer 2:
+    layer 1 has nothing before it, so its G' = G)."""
+    depth = int(ics.loc[ics["net"] == net, "layer"].max())
+    return sorted({max(2, round(f * depth)) for f in PAPER_ICS_DEPTHS[net]})
+
+
+def lrs_for(table: pd.DataFrame, net: str, variants: list[str], preferred: tuple[float, ...] | None,
+            count: int | None = None) -> tuple[list[float], str]:
+    """The learning rates to show: the paper's (`preferred`, in order) among those
+    every variant in `variants` has; else whatever they share, with a note saying so."""
+    sub = table[table["net"] == net]
+    shared = None
+    for variant in variants:
+        have = set(sub.loc[sub["variant"] == variant, "lr"].round(12))
+        shared = have if shared is None else shared & have
+    shared = sorted(shared or [])
+    if preferred is None:
+        return shared, ""
+    chosen = [lr for lr in preferred if any(math.isclose(lr, s) for s in shared)]
+    note = ""
+    if not chosen:
+        chosen = shared
+        if shared:
+            note = (f" The paper's lr ({', '.join(f'{lr:g}' for lr in preferred[:count or 1])}) is not in this "
+                    f"config; showing {', '.join(f'{lr:g}' for lr in shared[:count or len(shared)])}.")
+    return chosen[:count] if count else chosen, note
+
+
+def diverged_note(runs: pd.DataFrame, net: str, lrs: list[float], variants: list[str] | None) -> str:
+    sub = runs[(runs["net"] == net) & runs["diverged"]]
+    sub = sub[np.isclose(sub["lr"].to_numpy()[:, None], lrs).any(axis=1)] if len(sub) and lrs else sub.iloc[0:0]
+    if variants is not None:
+        sub = sub[sub["variant"].isin(variants)]
+    if sub.empty:
+        return ""
+    named = ", ".join(f"{r.variant} at lr {r.lr:g} (seed {r.seed}) diverged at step {r.diverged_step}"
+                      for r in sub.itertuples())
+    return f" Diverged, drawn up to that step: {named}."
+
+
+def _fmt(value: float) -> str:
+    return claims._fmt(value)
+
+
+def _lr_list(lrs: list[float]) -> str:
+    return ", ".join(f"{lr:g}" for lr in lrs)
+
+
+# --------------------------------------------------------------------------- what each figure shows
+
+
+def _training_summary(t: dict, net: str, lrs: list[float], variants: list[str]) -> str:
+    parts = []
+    for lr in lrs:
+        items = []
+        for variant in variants:
+            run = claims._runs(t["training"], net, variant, lr)
+            if run.empty:
+                continue
+            if net == "vgg":
+                steps = claims.steps_to_accuracy(run)
+                test = claims._runs(t["evals"], net, variant, lr).sort_values("step")
+                acc = float(test["test_accuracy"].iloc[-1]) if len(test) else math.nan
+                items.append(f"{variant} {_fmt(steps)} steps to {claims.TARGET_ACCURACY:.0%} train accuracy, "
+                             f"final test accuracy {_fmt(acc)}")
+            else:
+                items.append(f"{variant} final loss {_fmt(claims.final_value(run, 'loss'))}")
+        parts.append(f"lr {lr:g}: " + "; ".join(items))
+    return " This run: " + ". ".join(parts) + "."
+
+
+def _distribution_summary(t: dict, net: str, lr: float, layers: list[int], variants: list[str]) -> str:
+    items = []
+    for variant in variants:
+        acts = claims._runs(t["activations"], net, variant, lr)
+        moms = claims._runs(t["moments"], net, variant, lr)
+        acts, moms = acts[acts["layer"].isin(layers)], moms[moms["layer"].isin(layers)]
+        if acts.empty and moms.empty:
+            continue
+        items.append(f"{variant} median |excess kurtosis| {_fmt(claims.excess_kurtosis(acts))}, "
+                     f"median |mu_t+1 - mu_t| {_fmt(claims.moment_drift(moms))}")
+    return f" This run (lr {lr:g}, layers {', '.join(map(str, layers))}): " + "; ".join(items) + "."
+
+
+def _ics_summary(t: dict, net: str, lrs: list[float], layers: list[int]) -> str:
+    parts = []
+    for lr in lrs:
+        items = []
+        for variant in ("standard", "batchnorm"):
+            run = claims._runs(t["ics"], net, variant, lr)
+            run = run[run["layer"].isin(layers)]
+            if len(run):
+                items.append(f"{variant} ||G - G'|| {_fmt(run['l2'].median())}, cos {_fmt(run['cosine'].median())}")
+        parts.append(f"lr {lr:g}: " + "; ".join(items))
+    return " This run, medians over probe steps at the shown layers: " + ". ".join(parts) + "."
+
+
+def _landscape_summary(t: dict, net: str, lrs: list[float], variants: list[str]) -> str:
+    parts = []
+    for lr in lrs:
+        items = []
+        for variant in variants:
+            run = claims._runs(t["landscape_steps"], net, variant, lr)
+            if len(run):
+                s = claims.landscape_summary(run)
+                items.append(f"{variant} effective beta {_fmt(s['effective beta'])} (IQR "
+                             f"{_fmt(s['effective beta IQR'])}), gradient-change range "
+                             f"{_fmt(s['gradient-change range'])}")
+        parts.append(f"lr {lr:g}: " + "; ".join(items))
+    return " This run, medians over probe steps: " + ". ".join(parts) + "."
+
+
+def _eta_summary(t: dict, net: str, lr: float, variants: list[str]) -> str:
+    items = []
+    for variant in variants:
+        run = claims._runs(t["landscape"], net, variant, lr)
+        if run.empty:
+            continue
+        small, large = run["eta"].min(), run["eta"].max()
+        at = lambda eta: run.loc[np.isclose(run["eta"], eta), "grad_change"].median()  # noqa: E731
+        items.append(f"{variant} median gradient change {_fmt(at(small))} at eta = {small:.3g}, "
+                     f"{_fmt(at(large))} at eta = {large:.3g}")
+    return f" This run (lr {lr:g}): " + "; ".join(items) + "."
+
+
+def _curvature_summary(t: dict, net: str, lrs: list[float]) -> str:
+    parts = []
+    for lr in lrs:
+        sub = t["curvature"][(t["curvature"]["net"] == net) & np.isclose(t["curvature"]["lr"], lr)]
+        items = [f"{v} {_fmt(sub.loc[sub['variant'] == v, 'top_eigenvalue'].median())}"
+                 for v in figures._variants(sub, None)]
+        parts.append(f"lr {lr:g} (2/lr = {2 / lr:.3g}): " + ", ".join(items))
+    return " This run, median top eigenvalue over probe steps: " + ". ".join(parts) + "."
+
+
+def _verdicts(claims_table: pd.DataFrame | None, claim: int, net: str | None = None) -> str:
+    if claims_table is None or claims_table.empty:
+        return ""
+    rows = claims_table[claims_table["claim"] == claim]
+    if net is not None:
+        rows = rows[rows["net"] == net]
+    if rows.empty:
+        return ""
+    listed = "; ".join(f"{r.net} lr {r.lr:g}, {r.comparison}: {r.verdict}" if not pd.isna(r.lr)
+                       else f"{r.net}: {r.verdict}" for r in rows.itertuples())
+    return f" Claim {claim} in the claims table: {listed}."
+
+
+# --------------------------------------------------------------------------- the catalogue
+
+
+@dataclass(frozen=True)
+class Spec:
+    stem: str
+    title: str
+    paper: str
+    draw: Callable[[dict, dict], tuple]  # (tables, config) -> (Figure, what this run shows)
+
+
+def _activation_layers(config: dict, net: str) -> list[int]:
+    return list(config["nets"][net]["probes"]["activations"]["layers"])
+
+
+def _need(table: pd.DataFrame, net: str, variants: list[str], what: str) -> None:
+    have = set(table.loc[table["net"] == net, "variant"])
+    missing = [v for v in variants if v not in have]
+    if missing:
+        raise figures.NoData(f"needs {net} {what} of {', '.join(missing)}; this config has none")
+
+
+def _fig1(t, config):
+    variants = ["standard", "batchnorm"]
+    _need(t["training"], "vgg", variants, "runs")
+    lrs, note = lrs_for(t["training"], "vgg", variants, (0.1, 0.5))
+    fig = figures.training_curves(t["training"], t["evals"], "vgg", variants, lrs)
+    return fig, note + _training_summary(t, "vgg", lrs, variants) + diverged_note(t["runs"], "vgg", lrs, variants)
+
+
+def _fig1c(t, config):
+    variants = ["standard", "batchnorm"]
+    _need(t["activations"], "vgg", variants, "activation probes")
+    (lr,), note = lrs_for(t["activations"], "vgg", variants, PAPER_LRS["vgg"], 1)
+    layers = layers_by_position(_activation_layers(config, "vgg"), "vgg", (3, 11))
+    fig = figures.activation_histograms(t["activations"], "vgg", lr, layers, variants)
+    return fig, note + _distribution_summary(t, "vgg", lr, layers, variants)
+
+
+def _fig2(t, config):
+    variants = ["standard", "batchnorm", "noisy_batchnorm"]
+    _need(t["training"], "vgg", variants, "runs")
+    lrs, note = lrs_for(t["training"], "vgg", variants, PAPER_LRS["vgg"], 1)
+    fig = figures.training_curves(t["training"], t["evals"], "vgg", variants, lrs)
+    return fig, note + _training_summary(t, "vgg", lrs, variants) + diverged_note(t["runs"], "vgg", lrs, variants)
+
+
+def _fig2_hist(t, config):
+    variants = ["standard", "batchnorm", "noisy_batchnorm"]
+    _need(t["activations"], "vgg", variants, "activation probes")
+    (lr,), note = lrs_for(t["activations"], "vgg", variants, PAPER_LRS["vgg"], 1)
+    layers = layers_by_position(_activation_layers(config, "vgg"), "vgg", (2, 9, 13))
+    fig = figures.activation_histograms(t["activations"], "vgg", lr, layers, variants)
+    return fig, note + _distribution_summary(t, "vgg", lr, layers, variants)
+
+
+def _fig3(net, preferred):
+    def draw(t, config):
+        _need(t["ics"], net, ["standard", "batchnorm"], "ICS probes")
+        lrs, note = lrs_for(t["ics"], net, ["standard", "batchnorm"], preferred, 2)
+        layers = ics_layers(t["ics"], net)
+        fig = figures.internal_covariate_shift(t["ics"][np.isclose(t["ics"]["lr"].to_numpy()[:, None], lrs)
+                                                         .any(axis=1)], net, layers)
+        return fig, (f" Layers {', '.join(map(str, layers))} (the paper's relative depths)." + note
+                     + _ics_summary(t, net, lrs, layers) + _verdicts(t.get("claims"), 3, net)
+                     + diverged_note(t["runs"], net, lrs, ["standard", "batchnorm"]))
+    return draw
+
+
+def _landscape(net, variants, claim):
+    def draw(t, config):
+        _need(t["landscape_steps"], net, variants[:2], "landscape probes")
+        present = figures._variants(t["landscape_steps"][t["landscape_steps"]["net"] == net], variants)
+        lrs, _ = lrs_for(t["landscape_steps"], net, ["standard", "batchnorm"], None)
+        fig = figures.landscape(t["landscape_steps"], net, lrs, present)
+        return fig, (_landscape_summary(t, net, lrs, present) + _verdicts(t.get("claims"), claim, net)
+                     + diverged_note(t["runs"], net, lrs, present))
+    return draw
+
+
+def _fig5(net):
+    def draw(t, config):
+        variants = ["standard", "batchnorm", *LP_VARIANTS]
+        _need(t["training"], net, ["standard", "batchnorm"], "runs")
+        present = figures._variants(t["training"][t["training"]["net"] == net], variants)
+        if not set(LP_VARIANTS) & set(present):
+            raise figures.NoData(f"needs {net} runs of an l_p normalization (l1, l2, linf); this config has none")
+        lrs, _ = lrs_for(t["training"], net, ["standard", "batchnorm"], None)
+        fig = figures.training_curves(t["training"], t["evals"], net, present, lrs)
+        return fig, (_training_summary(t, net, lrs, present) + _verdicts(t.get("claims"), 5, net)
+                     + diverged_note(t["runs"], net, lrs, present))
+    return draw
+
+
+def _fig6(t, config):
+    variants = ["standard", "batchnorm", *LP_VARIANTS]
+    present = figures._variants(t["activations"][t["activations"]["net"] == "vgg"], variants)
+    if not set(LP_VARIANTS) & set(present):
+        raise figures.NoData("needs vgg activation probes of an l_p normalization (l1, l2, linf); this config has none")
+    (lr,), note = lrs_for(t["activations"], "vgg", present, PAPER_LRS["vgg"], 1)
+    layers = layers_by_position(_activation_layers(config, "vgg"), "vgg", (11,))
+    fig = figures.activation_histograms(t["activations"], "vgg", lr, layers, present)
+    return fig, note + _distribution_summary(t, "vgg", lr, layers, present)
+
+
+def _fig8(t, config):
+    variants = ["standard", "batchnorm", "noisy_batchnorm"]
+    _need(t["moments"], "vgg", variants, "activation probes")
+    (lr,), note = lrs_for(t["moments"], "vgg", variants, PAPER_LRS["vgg"], 1)
+    if t["moments"].loc[(t["moments"]["net"] == "vgg"), "step"].nunique() < 2:
+        raise figures.NoData("needs at least two probe steps to measure a drift; lower probes.probe_every")
+    layers = layers_by_position(_activation_layers(config, "vgg"), "vgg", (2, 9, 13))
+    fig = figures.moment_drift(t["moments"], "vgg", lr, layers, variants)
+    return fig, note + _distribution_summary(t, "vgg", lr, layers, variants) + _verdicts(t.get("claims"), 2)
+
+
+def _fig11(net):
+    def draw(t, config):
+        variants = ["standard", "batchnorm"]
+        _need(t["landscape"], net, variants, "landscape probes")
+        (lr,), note = lrs_for(t["landscape"], net, variants, PAPER_LRS[net], 1)
+        fig = figures.gradient_change_vs_eta(t["landscape"], net, lr, variants)
+        return fig, note + _eta_summary(t, net, lr, variants)
+    return draw
+
+
+def _curvature(net):
+    def draw(t, config):
+        fig = figures.curvature(t["curvature"], net)
+        lrs = sorted(t["curvature"].loc[t["curvature"]["net"] == net, "lr"].unique())
+        return fig, _curvature_summary(t, net, lrs) + diverged_note(t["runs"], net, lrs, None)
+    return draw
+
+
+ALL_VARIANTS = figures.VARIANT_ORDER
+CATALOGUE = [
+    Spec("fig01_training_vgg", "Fig. 1a-b: VGG training and test accuracy, standard vs BN",
+         "Paper: with BN, VGG trains faster, and at lr 0.5 the standard network does not train at all.", _fig1),
+    Spec("fig01c_activations_vgg", "Fig. 1c: VGG activation distributions over training, standard vs BN",
+         "Paper: the distributions of the standard network's activations are not visibly less stable than "
+         "BN's, so stability alone does not explain BN's gain.", _fig1c),
+    Spec("fig02_training_noisy_vgg", "Fig. 2: VGG training with noisy BN",
+         "Paper: BN with a random shift and scale injected after it at every step (noisy BN) trains about as "
+         "well as BN, and far better than the standard network.", _fig2),
+    Spec("fig02_activations_noisy_vgg", "Fig. 2: activation distributions with noisy BN",
+         "Paper: noisy BN's distributions move far more than the standard network's, yet it trains like BN.",
+         _fig2_hist),
+    Spec("fig03_ics_vgg", "Fig. 3: internal covariate shift, VGG",
+         "Paper: BN does not reduce ICS: with BN, ||G - G'|| is similar or larger and cos(G, G') similar or "
+         "smaller.", _fig3("vgg", PAPER_LRS["vgg"][::2])),
+    Spec("fig03_ics_dln", "Fig. 3: internal covariate shift, deep linear network",
+         "Paper: in the DLN, BN's ICS is far larger: ||G - G'|| large and cos(G, G') near 0, while the "
+         "standard network's G' is almost G.", _fig3("dln", PAPER_LRS["dln"])),
+    Spec("fig04_landscape_vgg", "Fig. 4: VGG loss landscape, gradient predictiveness, effective beta",
+         "Paper: with BN the loss varies less along the gradient, the gradient changes less, and the "
+         "effective beta-smoothness is lower and steadier.", _landscape("vgg", ["standard", "batchnorm"], 4)),
+    Spec("fig05_training_lp_vgg", "Fig. 5: VGG training with l_p normalizations",
+         "Paper: l1, l2 and l_inf normalization train about as well as BN (and better than the standard "
+         "network).", _fig5("vgg")),
+    Spec("fig05_training_lp_dln", "Fig. 5: DLN training with l_p normalizations",
+         "Paper: in the DLN too, the l_p normalizations train about as well as BN.", _fig5("dln")),
+    Spec("fig06_activations_lp_vgg", "Fig. 6: activation distributions under every normalization",
+         "Paper: the l_p normalizations' activations are not Gaussian-like and do not stabilize the "
+         "distributions, yet those networks train as well as BN.", _fig6),
+    Spec("fig08_moment_drift_vgg", "Fig. 8: moment drift, standard vs BN vs noisy BN",
+         "Paper: noisy BN's per-unit mean and variance change far more between steps than the standard "
+         "network's; BN's change least.", _fig8),
+    Spec("fig10_landscape_dln", "Fig. 10: DLN loss landscape, gradient predictiveness, effective beta",
+         "Paper: in the DLN too, BN makes the loss and the gradient change less along the gradient, with a "
+         "lower effective beta.", _landscape("dln", ["standard", "batchnorm"], 4)),
+    Spec("fig11_grad_change_vs_eta_vgg", "Fig. 11: VGG gradient change against step length",
+         "Paper: for every step length eta and throughout training, the gradient changes less with BN.",
+         _fig11("vgg")),
+    Spec("fig11_grad_change_vs_eta_dln", "Fig. 11: DLN gradient change against step length",
+         "Paper: for every step length eta and throughout training, the gradient changes less with BN.",
+         _fig11("dln")),
+    Spec("fig12_landscape_all_vgg", "Fig. 12: VGG landscape under every normalization",
+         "Paper: every normalization smooths the landscape like BN: lower loss and gradient-change ranges "
+         "and a lower effective beta than the standard network.", _landscape("vgg", ALL_VARIANTS, 5)),
+    Spec("fig13_landscape_all_dln", "Fig. 13: DLN landscape under every normalization",
+         "Paper: in the DLN too, every normalization smooths the landscape like BN.",
+         _landscape("dln", ALL_VARIANTS, 5)),
+    Spec("curvature_vgg", "Beyond the paper: VGG top Hessian eigenvalue",
+         "Not in the paper: the top eigenvalue of the minibatch loss's Hessian (power iteration), with 2/lr "
+         "dashed. Gradient descent is stable where it stays below 2/lr; an eigenvalue sitting at 2/lr marks "
+         "training at the edge of stability.", _curvature("vgg")),
+    Spec("curvature_dln", "Beyond the paper: DLN top Hessian eigenvalue",
+         "Not in the paper: the top Hessian eigenvalue with 2/lr dashed, as for VGG.", _curvature("dln")),
+]
+
+
+def render_all(tables: dict[str, pd.DataFrame], config: dict, folder: str | Path,
+               catalogue: list[Spec] = CATALOGUE) -> list[Rendered | Skipped]:
+    """Draw every figure of the catalogue the tables hold data for into `folder`
+    (PNG + PDF); the others become Skipped entries with the reason."""
+    out: list[Rendered | Skipped] = []
+    for spec in catalogue:
+        net = "dln" if spec.stem.endswith("_dln") else "vgg"
+        if net not in config["nets"]:
+            out.append(Skipped(spec.stem, spec.title, f"this config has no {net} runs (nets.{net} is absent)"))
+            continue
+        try:
+            fig, shows = spec.draw(tables, config)
+        except figures.NoData as error:
+            out.append(Skipped(spec.stem, spec.title, str(error)))
+            continue
+        paths = figures.save(fig, spec.stem, folder)
+        out.append(Rendered(spec.stem, spec.title, spec.paper + shows, paths))
+    return out
+
+
+def index_table(entries: list[Rendered | Skipped]) -> pd.DataFrame:
+    """One row per catalogue entry: rendered (with the PNG/PDF names) or skipped (why)."""
+    rows = []
+    for e in entries:
+        if isinstance(e, Rendered):
+            rows.append(dict(stem=e.stem, title=e.title, status="rendered", caption=e.caption, reason="",
+                             png=e.paths[0].name, pdf=e.paths[1].name))
+        else:
+            rows.append(dict(stem=e.stem, title=e.title, status="skipped", caption="", reason=e.reason, png="",
+                             pdf=""))
+    return pd.DataFrame(rows, columns=["stem", "title", "status", "caption", "reason", "png", "pdf"])

@@ -1,0 +1,44 @@
+# The report: papermill executes the notebook template (workflow/notebooks/) with the
+# tables and the config as parameters, in this environment's own `python3` kernel,
+# and nbconvert turns the executed notebook into one self-contained HTML file. The
+# notebook draws every figure into reports/figures/ (PNG + PDF, plus index.csv
+# saying which were drawn and why any were skipped). Plotting only: editing the
+# notebook, bnopt/figures.py or bnopt/report.py reruns this rule and nothing else.
+
+
+rule report:
+    input:
+        notebook=str(WORKFLOW_DIR / "notebooks" / "report.ipynb"),
+        tables=expand("results/tables/{table}.parquet", table=AGGREGATE_TABLES),
+        claims="results/tables/claims.csv",
+    output:
+        notebook="reports/report.ipynb",
+        html=report("reports/report.html", caption="../report/report.rst", category="Report"),
+        figures=report(
+            directory("reports/figures"),
+            patterns=["{name}.png"],
+            caption="../report/figures.rst",
+            category="Figures",
+            labels={"figure": "{name}"},
+        ),
+    params:
+        # What the report reads of the config (activation layers, nets), canonical
+        # so that a re-saved YAML does not re-render it.
+        config=json.dumps(bnruns.canonical({"nets": config["nets"]})),
+        code=bnruns.code_fingerprint("report", "figures", "claims"),
+    log:
+        "logs/report/report.log",
+    benchmark:
+        "logs/benchmarks/report.tsv"
+    conda:
+        "../../envs/report.yaml"
+    # JUPYTER_PREFER_ENV_PATH: a `python3` kernel in the user's ~/.local must not
+    # win over this environment's own.
+    shell:
+        "export JUPYTER_PREFER_ENV_PATH=1 MPLBACKEND=Agg; "
+        "papermill {input.notebook:q} {output.notebook:q} --kernel python3 --cwd . --log-output"
+        " -p tables results/tables -p claims_csv {input.claims:q} -p figures {output.figures:q}"
+        " -p workflow_dir {WORKFLOW_DIR:q} -r config_json {params.config:q} > {log:q} 2>&1"
+        " && jupyter nbconvert --to html --no-input {output.notebook:q}"
+        " --TemplateExporter.extra_template_basedirs={WORKFLOW_DIR:q}/notebooks/templates --template offline"
+        " --output-dir reports --output report.html >> {log:q} 2>&1"
