@@ -8,10 +8,10 @@ REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "tests" / "configs" / "smoke.yaml"
 
 
-def snakemake(snakemake_bin, workdir, *args, configfile=SMOKE, timeout=900, check=True, cores="2"):
-    """Run snakemake on this repo's Snakefile in `workdir`. Targets and flags go
-    before --configfile, which takes every word after it."""
-    cmd = [snakemake_bin, "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", cores, *args,
+def snakemake(snakemake_bin, workdir, *args, configfile=SMOKE, timeout=900, check=True, cores="2", repo=REPO):
+    """Run snakemake on `repo`'s Snakefile (this repo's by default) in `workdir`.
+    Targets and flags go before --configfile, which takes every word after it."""
+    cmd = [snakemake_bin, "-s", str(Path(repo) / "Snakefile"), "-d", str(workdir), "--cores", cores, *args,
            "--configfile", str(configfile)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if check and done.returncode != 0:

@@ -4,12 +4,20 @@
 # slurm-wlm + munge (.ci/run installs them). Idempotent: a cluster this script
 # already started in STATE_DIR is left running.
 #
-#   tests/slurm/start.sh STATE_DIR     # then: export SLURM_CONF=STATE_DIR/slurm.conf
+#   tests/slurm/start.sh STATE_DIR
 #   tests/slurm/stop.sh STATE_DIR
+#
+# The config is STATE_DIR/slurm.conf, linked from /etc/slurm/slurm.conf: srun inside
+# a job step reads the default path (the executor clears SLURM_* variables there).
+# A slurm.conf this script did not write is never replaced.
 set -euo pipefail
 state=$(realpath -m "${1:?usage: start.sh STATE_DIR}")
 mkdir -p "$state"/{spool,ctld,log}
 export SLURM_CONF="$state/slurm.conf"
+if [ -e /etc/slurm/slurm.conf ] && ! grep -q "Written by tests/slurm/start.sh" /etc/slurm/slurm.conf; then
+    echo "start.sh: /etc/slurm/slurm.conf exists and is not a test cluster's: not touching a real SLURM" >&2
+    exit 3
+fi
 
 for tool in munged slurmctld slurmd sbatch squeue scancel; do
     command -v "$tool" >/dev/null || { echo "start.sh: $tool not found: apt-get install -y slurm-wlm munge" >&2; exit 2; }
@@ -62,6 +70,8 @@ SlurmdLogFile=$state/log/slurmd.log
 NodeName=$host CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 CONF
+
+mkdir -p /etc/slurm && ln -sfn "$SLURM_CONF" /etc/slurm/slurm.conf
 
 alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 alive "$state/slurmctld.pid" || slurmctld -f "$SLURM_CONF"

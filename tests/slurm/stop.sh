@@ -18,4 +18,7 @@ if [ -f "$state/started-munged" ]; then
     pkill -x munged
     rm -f "$state/started-munged"
 fi
+if [ "$(readlink /etc/slurm/slurm.conf)" = "$SLURM_CONF" ]; then
+    rm -f /etc/slurm/slurm.conf
+fi
 exit 0

@@ -20,7 +20,8 @@ rule probe:
     threads: config["threads"]
     resources:
         mem_mb=4000,
-        runtime=240,
+        # minutes; a retried job (a cluster kill, a timeout) asks for more each attempt
+        runtime=lambda wildcards, attempt: 240 * attempt,
     log:
         f"logs/probe/{RUN_DIR.removeprefix('results/')}/segment~{{start}}.log",
     benchmark:

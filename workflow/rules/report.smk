@@ -9,6 +9,7 @@
 rule report:
     input:
         notebook=str(WORKFLOW_DIR / "notebooks" / "report.ipynb"),
+        template=str(WORKFLOW_DIR / "notebooks" / "templates" / "offline" / "index.html.j2"),
         tables=expand("results/tables/{table}.parquet", table=AGGREGATE_TABLES),
         claims="results/tables/claims.csv",
     output:
@@ -33,12 +34,16 @@ rule report:
     conda:
         "../../envs/report.yaml"
     # JUPYTER_PREFER_ENV_PATH: a `python3` kernel in the user's ~/.local must not
-    # win over this environment's own.
+    # win over this environment's own. The notebook imports bnopt from workflow/,
+    # two folders above it; the offline template sits beside it.
     shell:
-        "export JUPYTER_PREFER_ENV_PATH=1 MPLBACKEND=Agg; "
-        "papermill {input.notebook:q} {output.notebook:q} --kernel python3 --cwd . --log-output"
-        " -p tables results/tables -p claims_csv {input.claims:q} -p figures {output.figures:q}"
-        " -p workflow_dir {WORKFLOW_DIR:q} -r config_json {params.config:q} > {log:q} 2>&1"
-        " && jupyter nbconvert --to html --no-input {output.notebook:q}"
-        " --TemplateExporter.extra_template_basedirs={WORKFLOW_DIR:q}/notebooks/templates --template offline"
-        " --output-dir reports --output report.html >> {log:q} 2>&1"
+        """
+        export JUPYTER_PREFER_ENV_PATH=1 MPLBACKEND=Agg
+        workflow_dir=$(dirname $(dirname {input.notebook:q}))
+        templates=$(dirname $(dirname {input.template:q}))
+        papermill {input.notebook:q} {output.notebook:q} --kernel python3 --cwd . --log-output \
+            -p tables results/tables -p claims_csv {input.claims:q} -p figures {output.figures:q} \
+            -p workflow_dir "$workflow_dir" -r config_json {params.config:q} > {log:q} 2>&1
+        jupyter nbconvert --to html --no-input {output.notebook:q} --output-dir reports --output report.html \
+            --TemplateExporter.extra_template_basedirs="$templates" --template offline >> {log:q} 2>&1
+        """

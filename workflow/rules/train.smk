@@ -14,7 +14,8 @@ rule train:
     threads: config["threads"]
     resources:
         mem_mb=4000,
-        runtime=240,
+        # minutes; a retried job (a cluster kill, a timeout) asks for more each attempt
+        runtime=lambda wildcards, attempt: 240 * attempt,
     log:
         f"logs/train/{RUN_DIR.removeprefix('results/')}.log",
     benchmark:

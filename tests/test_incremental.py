@@ -1,0 +1,160 @@
+"""Incremental reruns on a finished smoke run: what each kind of change schedules
+(dry-run plans) and what a real rerun rebuilds, plus the lock that refuses a second
+snakemake on the same directory.
+
+The workflow runs from a copy of the sources, so these tests can edit code and the
+notebook the way a user would, without touching the repository.
+"""
+
+import os
+import shutil
+import subprocess
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from workflow_helpers import REPO, SMOKE, job_counts, snakemake
+
+pytestmark = pytest.mark.slow
+DOWNSTREAM = {"aggregate": 1, "claims": 1, "report": 1, "all": 1}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, snakemake_bin):
+    """(sources, workdir): a copy of the workflow's sources and a finished smoke run made from them."""
+    root = tmp_path_factory.mktemp("incremental")
+    sources = root / "repo"
+    sources.mkdir()
+    for name in ("Snakefile", "workflow", "config", "envs"):
+        copy = shutil.copytree if (REPO / name).is_dir() else shutil.copy2
+        copy(REPO / name, sources / name, **({"ignore": shutil.ignore_patterns("__pycache__")}
+                                              if (REPO / name).is_dir() else {}))
+    workdir = root / "work"
+    snakemake(snakemake_bin, workdir, repo=sources)
+    return sources, workdir
+
+
+def plan(snakemake_bin, project, configfile=SMOKE) -> dict[str, int]:
+    sources, workdir = project
+    done = snakemake(snakemake_bin, workdir, "-n", configfile=configfile, repo=sources)
+    return job_counts(done.stdout + done.stderr)
+
+
+@contextmanager
+def edited(path: Path, addition: str):
+    """Append `addition` to a file, then put back its bytes and its mtime."""
+    original, stat = path.read_bytes(), path.stat()
+    path.write_bytes(original + addition.encode())
+    try:
+        yield
+    finally:
+        path.write_bytes(original)
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def changed_config(tmp_path, change) -> Path:
+    config = yaml.safe_load(SMOKE.read_text())
+    change(config)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_nothing_changed_schedules_nothing(snakemake_bin, project):
+    assert plan(snakemake_bin, project) == {}
+
+
+def test_a_probe_setting_reruns_only_probes_and_what_follows(snakemake_bin, project, tmp_path):
+    configfile = changed_config(tmp_path, lambda c: c["nets"]["dln"]["probes"]["landscape"].update(points=6))
+    assert plan(snakemake_bin, project, configfile) == {"probe": 8, **DOWNSTREAM}  # 4 DLN runs x 2 segments
+
+
+def test_editing_the_notebook_or_figure_code_reruns_only_the_report(snakemake_bin, project):
+    sources, _ = project
+    notebook = sources / "workflow/notebooks/report.ipynb"
+    with edited(notebook, "\n"):
+        assert plan(snakemake_bin, project) == {"report": 1, "all": 1}
+    for module in ("figures.py", "report.py"):
+        with edited(sources / "workflow/bnopt" / module, "\n# restyled\n"):
+            assert plan(snakemake_bin, project) == {"report": 1, "all": 1}, module
+    assert plan(snakemake_bin, project) == {}
+
+
+@pytest.mark.parametrize("module", ["norms.py", "models.py", "train.py"])
+def test_editing_training_code_retrains(snakemake_bin, project, module):
+    sources, _ = project
+    with edited(sources / "workflow/bnopt" / module, "\n# edited\n"):
+        assert plan(snakemake_bin, project) == {"train": 8, "probe": 16, **DOWNSTREAM}
+
+
+def test_editing_probe_or_claims_code_does_not_retrain(snakemake_bin, project):
+    sources, _ = project
+    with edited(sources / "workflow/bnopt/probes.py", "\n# edited\n"):
+        assert plan(snakemake_bin, project) == {"probe": 16, **DOWNSTREAM}
+    with edited(sources / "workflow/bnopt/claims.py", "\n# edited\n"):
+        assert plan(snakemake_bin, project) == {"claims": 1, "report": 1, "all": 1}
+
+
+def _copy(project, tmp_path) -> tuple[Path, Path]:
+    sources, workdir = project
+    copy = tmp_path / "work"
+    shutil.copytree(workdir, copy, symlinks=True)
+    return sources, copy
+
+
+def test_adding_a_learning_rate_runs_only_that_run(snakemake_bin, project, tmp_path):
+    sources, workdir = _copy(project, tmp_path)
+
+    def add_lr(config):
+        config["nets"]["vgg"]["runs"][1]["lrs"].append(0.2)  # batchnorm at 0.5, now also 0.2
+
+    configfile = changed_config(tmp_path, add_lr)
+    assert plan(snakemake_bin, (sources, workdir), configfile) == {"train": 1, "probe": 2, **DOWNSTREAM}
+    before = {p: p.stat().st_mtime_ns for p in workdir.glob("results/*/*/lr~*/seed~*/**/*.parquet")}
+    snakemake(snakemake_bin, workdir, configfile=configfile, repo=sources)
+    assert (workdir / "results/vgg/batchnorm/lr~0.2/seed~0/train/manifest.json").exists()
+    assert {p: p.stat().st_mtime_ns for p in before} == before  # no other run was touched
+    assert 0.2 in set(pd.read_parquet(workdir / "results/tables/runs.parquet")["lr"])
+    assert plan(snakemake_bin, (sources, workdir), configfile) == {}
+
+
+def test_deleted_outputs_are_the_only_ones_rebuilt(snakemake_bin, project, tmp_path):
+    sources, workdir = _copy(project, tmp_path)
+    segment = workdir / "results/vgg/batchnorm/lr~0.1/seed~0/probe/segment~000020/ics.parquet"
+    metrics = workdir / "results/dln/l2/lr~0.0001/seed~0/train/metrics.parquet"
+    kept = {p: pd.read_parquet(p) for p in (segment, metrics)}
+    segment.unlink()
+    assert plan(snakemake_bin, (sources, workdir)) == {"probe": 1, **DOWNSTREAM}
+    metrics.unlink()
+    # A training output gone: that run retrains, and its probes (which read it) rerun.
+    assert plan(snakemake_bin, (sources, workdir)) == {"train": 1, "probe": 3, **DOWNSTREAM}
+    snakemake(snakemake_bin, workdir, repo=sources)
+    for path, table in kept.items():
+        pd.testing.assert_frame_equal(pd.read_parquet(path), table)  # rebuilt, value for value
+    assert plan(snakemake_bin, (sources, workdir)) == {}
+
+
+def test_a_second_snakemake_on_the_same_directory_is_refused(snakemake_bin, project, tmp_path):
+    sources, workdir = _copy(project, tmp_path)
+    cmd = [snakemake_bin, "-s", str(sources / "Snakefile"), "-d", str(workdir), "--cores", "1", "--forcerun",
+           "report", "--configfile", str(SMOKE)]
+    first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    locks = workdir / ".snakemake" / "locks"
+    deadline = time.monotonic() + 120
+    while not any(locks.glob("*")):
+        assert time.monotonic() < deadline and first.poll() is None, "the first snakemake never took its lock"
+        time.sleep(0.05)
+    second = snakemake(snakemake_bin, workdir, "--forcerun", "claims", repo=sources, check=False)
+    output, _ = first.communicate(timeout=600)
+    assert first.returncode == 0, output[-3000:]
+    assert second.returncode != 0
+    message = second.stdout + second.stderr
+    assert "Directory cannot be locked" in message and "--unlock" in message
+    assert "claims" not in job_counts(message)  # refused before scheduling anything
+    # The first run's outputs are whole and the directory is consistent afterwards.
+    assert (workdir / "reports/report.html").stat().st_size > 100_000
+    assert plan(snakemake_bin, (sources, workdir)) == {}
