@@ -158,3 +158,14 @@ def test_a_second_snakemake_on_the_same_directory_is_refused(snakemake_bin, proj
     # The first run's outputs are whole and the directory is consistent afterwards.
     assert (workdir / "reports/report.html").stat().st_size > 100_000
     assert plan(snakemake_bin, (sources, workdir)) == {}
+
+
+def test_a_cosmetic_edit_is_forgiven_with_touch(snakemake_bin, project, tmp_path):
+    sources, workdir = _copy(project, tmp_path)
+    with edited(sources / "workflow/bnopt/norms.py", "\n# a comment only\n"):
+        assert plan(snakemake_bin, (sources, workdir)) == {"train": 8, "probe": 16, **DOWNSTREAM}
+        # --touch marks the outputs up to date and records the new code fingerprint.
+        snakemake(snakemake_bin, workdir, "--touch", repo=sources)
+        assert plan(snakemake_bin, (sources, workdir)) == {}
+    # The next edit (here: putting the file back) is seen again.
+    assert plan(snakemake_bin, (sources, workdir))["train"] == 8

@@ -3,7 +3,6 @@ Chromium, its figure index, and a partial config (no DLN, one learning rate)."""
 
 import os
 import shutil
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -98,3 +97,14 @@ def test_a_partial_config_renders_what_it_has_and_says_what_it_skipped(smoke_run
                  "curvature_vgg"):
         assert index.loc[stem, "status"] == "rendered", stem
     assert not list((partial / "reports" / "figures").glob("*_dln.png"))  # no stale figures from the full run
+
+
+def test_snakemakes_own_report_holds_the_figures_and_the_claims(smoke_run, snakemake_bin, tmp_path):
+    workdir, _ = smoke_run
+    out = tmp_path / "snakemake-report.html"
+    snakemake(snakemake_bin, workdir, "--report", str(out))
+    text = out.read_text()
+    index = pd.read_csv(workdir / "reports" / "figures" / "index.csv", keep_default_na=False)
+    for stem in index.loc[index["status"] == "rendered", "stem"]:
+        assert f"{stem}.png" in text, stem
+    assert "claims.csv" in text and "report.html" in text

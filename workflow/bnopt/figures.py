@@ -253,11 +253,13 @@ def activation_histograms(activations: pd.DataFrame, net: str, lr: float, layers
                                  & activations["layer"].isin(layers)], f"{net} activations at lr {lr:g}")
     shown = _variants(table, list(variants) if variants else None)
     present = sorted(set(table["layer"]))
-    fig, axes = plt.subplots(len(shown), len(present), figsize=(3.4 * len(present), 3.0 * len(shown)),
-                             squeeze=False)
+    # One row per variant and one column per layer; a single layer puts the variants side by side.
+    side_by_side = len(present) == 1
+    rows, columns = (1, len(shown)) if side_by_side else (len(shown), len(present))
+    fig, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 3.0 * rows), squeeze=False)
     for i, variant in enumerate(shown):
         for j, layer in enumerate(present):
-            ax = axes[i, j]
+            ax = axes[j, i] if side_by_side else axes[i, j]
             sub = table[(table["variant"] == variant) & (table["layer"] == layer)]
             if sub.empty:
                 ax.set_axis_off()
@@ -276,7 +278,7 @@ def activation_histograms(activations: pd.DataFrame, net: str, lr: float, layers
             ax.set_yticks([(len(steps) - 1 - k) * 0.6 for k in range(len(steps))], [str(s) for s in steps],
                           fontsize=7)
             ax.set_title(f"{variant}, layer #{layer}, unit {unit}", fontsize=9)
-            if j == 0:
+            if ax in axes[:, 0]:
                 ax.set_ylabel("step")
             ax.grid(False)
     fig.suptitle(f"{net.upper()} activations before the non-linearity, lr = {lr:g}", y=1.0)

@@ -78,15 +78,17 @@ def lrs_for(table: pd.DataFrame, net: str, variants: list[str], preferred: tuple
         have = set(sub.loc[sub["variant"] == variant, "lr"].round(12))
         shared = have if shared is None else shared & have
     shared = sorted(shared or [])
+    if not shared:
+        raise figures.NoData(f"needs {net} runs of {', '.join(variants)} at one common learning rate; "
+                             "this config has none")
     if preferred is None:
         return shared, ""
     chosen = [lr for lr in preferred if any(math.isclose(lr, s) for s in shared)]
     note = ""
     if not chosen:
         chosen = shared
-        if shared:
-            note = (f" The paper's lr ({', '.join(f'{lr:g}' for lr in preferred[:count or 1])}) is not in this "
-                    f"config; showing {', '.join(f'{lr:g}' for lr in shared[:count or len(shared)])}.")
+        note = (f" The paper's lr ({', '.join(f'{lr:g}' for lr in preferred[:count or 1])}) is not in this "
+                f"config; showing {', '.join(f'{lr:g}' for lr in shared[:count or len(shared)])}.")
     return chosen[:count] if count else chosen, note
 
 
@@ -97,7 +99,7 @@ def diverged_note(runs: pd.DataFrame, net: str, lrs: list[float], variants: list
         sub = sub[sub["variant"].isin(variants)]
     if sub.empty:
         return ""
-    named = ", ".join(f"{r.variant} at lr {r.lr:g} (seed {r.seed}) diverged at step {r.diverged_step}"
+    named = ", ".join(f"{r.variant} at lr {r.lr:g} (seed {r.seed}) diverged at step {int(r.diverged_step)}"
                       for r in sub.itertuples())
     return f" Diverged, drawn up to that step: {named}."
 

@@ -1,0 +1,62 @@
+"""The report's choices, on small hand-made tables: which layers and learning rates
+a figure shows, and the reasons it gives when it cannot draw."""
+
+import pandas as pd
+import pytest
+
+from bnopt import figures, report
+
+
+def test_paper_layers_are_taken_by_position_from_the_configured_list():
+    # The paper's VGG layers 2, 3, 9, 11, 13; a config with 2, 3, 5, 7, 8 maps #11 to 7.
+    assert report.layers_by_position([2, 3, 5, 7, 8], "vgg", (3, 11)) == [3, 7]
+    assert report.layers_by_position([2, 3, 5, 7, 8], "vgg", (2, 9, 13)) == [2, 5, 8]
+    # A shorter list keeps what it has, and never comes back empty.
+    assert report.layers_by_position([2, 3], "vgg", (2, 9, 13)) == [2]
+    assert report.layers_by_position([4], "vgg", (11,)) == [4]
+
+
+def test_ics_layers_sit_at_the_papers_relative_depths():
+    vgg16 = pd.DataFrame({"net": "vgg", "layer": range(1, 17)})
+    assert report.ics_layers(vgg16, "vgg") == [5, 10]  # the paper's own
+    dln25 = pd.DataFrame({"net": "dln", "layer": range(1, 26)})
+    assert report.ics_layers(dln25, "dln") == [9, 17]
+    tiny = pd.DataFrame({"net": "dln", "layer": range(1, 4)})
+    assert report.ics_layers(tiny, "dln") == [2]  # never layer 1, whose G' is G
+
+
+def _runs(rows):
+    return pd.DataFrame(rows, columns=["net", "variant", "lr"])
+
+
+def test_learning_rates_prefer_the_papers_and_say_when_they_are_absent():
+    table = _runs([("vgg", v, lr) for v in ("standard", "batchnorm") for lr in (0.05, 0.1, 0.5)])
+    assert report.lrs_for(table, "vgg", ["standard", "batchnorm"], (0.1, 0.5)) == ([0.1, 0.5], "")
+    assert report.lrs_for(table, "vgg", ["standard", "batchnorm"], (0.1, 0.5), 1) == ([0.1], "")
+    other = _runs([("vgg", v, 0.05) for v in ("standard", "batchnorm")])
+    lrs, note = report.lrs_for(other, "vgg", ["standard", "batchnorm"], (0.1,), 1)
+    assert lrs == [0.05] and "The paper's lr (0.1) is not in this config; showing 0.05." in note
+
+
+def test_variants_without_a_common_learning_rate_are_a_skip_not_a_crash():
+    table = _runs([("vgg", "standard", 0.01), ("vgg", "batchnorm", 0.1)])
+    with pytest.raises(figures.NoData, match="at one common learning rate"):
+        report.lrs_for(table, "vgg", ["standard", "batchnorm"], (0.1,), 1)
+
+
+def test_a_diverged_run_is_named_in_the_caption():
+    runs = pd.DataFrame([dict(net="dln", variant="standard", lr=1.0, seed=0, diverged=True, diverged_step=3),
+                         dict(net="dln", variant="batchnorm", lr=1.0, seed=0, diverged=False, diverged_step=None)])
+    note = report.diverged_note(runs, "dln", [1.0], None)
+    assert note == " Diverged, drawn up to that step: standard at lr 1 (seed 0) diverged at step 3."
+    assert report.diverged_note(runs, "dln", [0.5], None) == ""
+    assert report.diverged_note(runs, "vgg", [1.0], None) == ""
+
+
+def test_a_net_missing_from_the_config_skips_its_figures_with_the_reason(tmp_path):
+    spec = report.Spec("curvature_dln", "DLN curvature", "Paper: -", lambda t, c: pytest.fail("must not draw"))
+    (entry,) = report.render_all({}, {"nets": {"vgg": {}}}, tmp_path, [spec])
+    assert isinstance(entry, report.Skipped)
+    assert entry.reason == "this config has no dln runs (nets.dln is absent)"
+    table = report.index_table([entry])
+    assert table.loc[0, "status"] == "skipped" and not list(tmp_path.iterdir())
