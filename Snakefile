@@ -23,8 +23,15 @@ include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/report.smk"
 
 
+# Every output of every job, not just the report: a file deleted by hand is then
+# rebuilt by a plain rerun (Snakemake treats a missing intermediate whose consumers
+# are up to date like a temp file, and would leave it missing).
 rule all:
     input:
+        every_run_output(),
+        expand("results/tables/{table}.parquet", table=AGGREGATE_TABLES),
         "results/tables/claims.csv",
+        "reports/report.ipynb",
         "reports/report.html",
+        "reports/figures",
     default_target: True

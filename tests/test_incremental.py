@@ -69,7 +69,8 @@ def test_nothing_changed_schedules_nothing(snakemake_bin, project):
 
 
 def test_a_probe_setting_reruns_only_probes_and_what_follows(snakemake_bin, project, tmp_path):
-    configfile = changed_config(tmp_path, lambda c: c["nets"]["dln"]["probes"]["landscape"].update(points=6))
+    configfile = changed_config(tmp_path, lambda c: c["nets"]["dln"]["probes"].update(
+        landscape={"low": 0.01, "high": 30.0, "points": 6}))
     assert plan(snakemake_bin, project, configfile) == {"probe": 8, **DOWNSTREAM}  # 4 DLN runs x 2 segments
 
 
@@ -126,15 +127,18 @@ def test_deleted_outputs_are_the_only_ones_rebuilt(snakemake_bin, project, tmp_p
     sources, workdir = _copy(project, tmp_path)
     segment = workdir / "results/vgg/batchnorm/lr~0.1/seed~0/probe/segment~000020/ics.parquet"
     metrics = workdir / "results/dln/l2/lr~0.0001/seed~0/train/metrics.parquet"
-    kept = {p: pd.read_parquet(p) for p in (segment, metrics)}
+    table = workdir / "results/tables/curvature.parquet"
+    kept = {p: pd.read_parquet(p) for p in (segment, metrics, table)}
+    table.unlink()
+    assert plan(snakemake_bin, (sources, workdir)) == DOWNSTREAM
     segment.unlink()
     assert plan(snakemake_bin, (sources, workdir)) == {"probe": 1, **DOWNSTREAM}
     metrics.unlink()
     # A training output gone: that run retrains, and its probes (which read it) rerun.
     assert plan(snakemake_bin, (sources, workdir)) == {"train": 1, "probe": 3, **DOWNSTREAM}
     snakemake(snakemake_bin, workdir, repo=sources)
-    for path, table in kept.items():
-        pd.testing.assert_frame_equal(pd.read_parquet(path), table)  # rebuilt, value for value
+    for path, frame in kept.items():
+        pd.testing.assert_frame_equal(pd.read_parquet(path), frame)  # rebuilt, value for value
     assert plan(snakemake_bin, (sources, workdir)) == {}
 
 
@@ -148,7 +152,10 @@ def test_a_second_snakemake_on_the_same_directory_is_refused(snakemake_bin, proj
     while not any(locks.glob("*")):
         assert time.monotonic() < deadline and first.poll() is None, "the first snakemake never took its lock"
         time.sleep(0.05)
-    second = snakemake(snakemake_bin, workdir, "--forcerun", "claims", repo=sources, check=False)
+    # (A target apart from the running report job: Snakemake would refuse one whose
+    # outputs the first run has marked incomplete, with a message of its own.)
+    second = snakemake(snakemake_bin, workdir, "results/tables/claims.csv", "--forcerun", "claims", repo=sources,
+                       check=False)
     output, _ = first.communicate(timeout=600)
     assert first.returncode == 0, output[-3000:]
     assert second.returncode != 0

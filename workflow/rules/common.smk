@@ -120,3 +120,13 @@ def aggregate_inputs(wildcards):
     for table in PROBE_TABLES:
         inputs[table] = [path for path in probes if Path(path).stem == table]
     return inputs
+
+
+def every_run_output():
+    """Every declared output of every train and probe job (for `rule all`)."""
+    train = [
+        path
+        for name in ("metrics.parquet", "test.parquet", "manifest.json", "checkpoints")
+        for path in expand_runs(f"{RUN_DIR}/train/{name}")
+    ]
+    return train + all_probe_outputs()
