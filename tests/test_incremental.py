@@ -92,6 +92,14 @@ def test_editing_training_code_retrains(snakemake_bin, project, module):
         assert plan(snakemake_bin, project) == {"train": 8, "probe": 16, **DOWNSTREAM}
 
 
+def test_editing_one_normalization_retrains_only_its_runs(snakemake_bin, project):
+    sources, _ = project
+    # The smoke config's one l_p run is DLN l2; its one noisy run is VGG noisy_batchnorm.
+    for module in ("lpnorm.py", "noise.py"):
+        with edited(sources / "workflow/bnopt" / module, "\n# edited\n"):
+            assert plan(snakemake_bin, project) == {"train": 1, "probe": 2, **DOWNSTREAM}, module
+
+
 def test_editing_probe_or_claims_code_does_not_retrain(snakemake_bin, project):
     sources, _ = project
     with edited(sources / "workflow/bnopt/probes.py", "\n# edited\n"):

@@ -4,7 +4,10 @@ The science lives here as small modules with one job each:
 
 - :mod:`bnopt.seeding`  pure (seed, purpose, step, ...) -> RNG seeds
 - :mod:`bnopt.data`     CIFAR-10 download/verification, digits, DLN data
-- :mod:`bnopt.norms`    the normalization variants (BN, noisy BN, l_p)
+- :mod:`bnopt.norms`    the normalization variants (BN, noisy BN, l_p) and which modules each uses
+- :mod:`bnopt.noise`    Algorithm 1's time-varying noise (noisy BN)
+- :mod:`bnopt.lpnorm`   l_p normalization
+- :mod:`bnopt.channels` per-channel tensor helpers
 - :mod:`bnopt.models`   VGG and the deep linear network
 - :mod:`bnopt.problems` device-resident data, losses, the minibatch of step t
 - :mod:`bnopt.train`    the deterministic, resumable training loop

@@ -166,7 +166,8 @@ def internal_covariate_shift(ics: pd.DataFrame, net: str, layers: list[int]) -> 
 
 def curvature(curv: pd.DataFrame, net: str) -> plt.Figure:
     """Beyond the paper: the top Hessian eigenvalue over training with 2/lr (the
-    stability threshold of gradient descent) as a dashed line, per lr."""
+    stability threshold of gradient descent) as a dashed line, per lr, on a
+    log axis (symmetric log where a value is negative, so it shows below zero)."""
     _style()
     table = _require(curv[curv["net"] == net], f"{net} curvature probes")
     lrs = sorted(table["lr"].unique())
@@ -176,10 +177,16 @@ def curvature(curv: pd.DataFrame, net: str) -> plt.Figure:
         sub = table[np.isclose(table["lr"], lr)]
         for variant in _variants(sub, None):
             run = sub[sub["variant"] == variant].sort_values("step")
-            ax.plot(run["step"], run["top_eigenvalue"].clip(lower=1e-12), color=PALETTE[variant], marker=".",
-                    label=variant)
+            ax.plot(run["step"], run["top_eigenvalue"], color=PALETTE[variant], marker=".", label=variant)
         ax.axhline(2.0 / lr, color="black", ls="--", lw=1, label="2 / lr")
-        ax.set_yscale("log")
+        if (sub["top_eigenvalue"] > 0).all():
+            ax.set_yscale("log")
+        else:
+            # The top eigenvalue can be negative (e.g. at initialization): a symmetric
+            # log axis shows it below zero instead of dropping it.
+            magnitudes = sub["top_eigenvalue"].abs()
+            smallest = magnitudes[magnitudes > 0].min() if (magnitudes > 0).any() else 1.0
+            ax.set_yscale("symlog", linthresh=10 ** np.floor(np.log10(min(smallest, 2.0 / lr))))
         ax.set_title(f"{net.upper()}, lr = {lr:g}")
         ax.set_xlabel("step")
         ax.set_ylabel("top Hessian eigenvalue")

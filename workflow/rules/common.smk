@@ -12,7 +12,7 @@ WORKFLOW_DIR = Path(workflow.basedir) / "workflow"
 sys.path.insert(0, str(WORKFLOW_DIR))
 
 from bnopt import runs as bnruns
-from bnopt.norms import VARIANTS
+from bnopt.norms import VARIANT_MODULES, VARIANTS
 
 
 # A bad config fails here, at parse time, before any job starts, naming the key.
@@ -57,8 +57,14 @@ def prepare_data_input(wildcards):
 
 # ---------------------------------------------------------------- training
 
-# Editing any module training depends on reruns training; figure code is not here.
-TRAIN_CODE = bnruns.code_fingerprint("seeding", "data", "problems", "norms", "models", "train")
+# A fingerprint of the code a run depends on, per variant: editing a shared module
+# retrains every run, editing a variant's own layer (bnopt.norms.VARIANT_MODULES:
+# the noise, LpNorm) only that variant's runs. Figure and probe code are not here.
+TRAIN_MODULES = ("seeding", "data", "problems", "norms", "models", "train")
+TRAIN_CODE = {
+    variant: bnruns.code_fingerprint(*TRAIN_MODULES, *VARIANT_MODULES[variant])
+    for variant in VARIANTS
+}
 
 
 def train_data_input(wildcards):

@@ -13,7 +13,9 @@ rule probe:
     output:
         **{table: f"{RUN_DIR}/probe/segment~{{start}}/{table}.parquet" for table in PROBE_TABLES},
     params:
-        spec=lambda wildcards: bnruns.train_spec(config, run_of(wildcards), code=TRAIN_CODE),
+        spec=lambda wildcards: bnruns.train_spec(
+            config, run_of(wildcards), code=TRAIN_CODE[wildcards.variant]
+        ),
         probe=lambda wildcards: bnruns.canonical(config["nets"][wildcards.net]["probes"]),
         segment=lambda wildcards: segment_of(wildcards),
         code=PROBE_CODE,
