@@ -108,31 +108,33 @@ def _fmt(value: float) -> str:
     return claims._fmt(value)
 
 
-def _lr_list(lrs: list[float]) -> str:
-    return ", ".join(f"{lr:g}" for lr in lrs)
-
-
 # --------------------------------------------------------------------------- what each figure shows
 
 
-def _training_summary(t: dict, net: str, lrs: list[float], variants: list[str]) -> str:
+def _per_lr(lrs: list[float], variants: list[str], describe) -> str:
+    """"lr A: v1 ...; v2 .... lr B: ..." from describe(variant, lr), which returns
+    None for a variant with no such run."""
     parts = []
     for lr in lrs:
-        items = []
-        for variant in variants:
-            run = claims._runs(t["training"], net, variant, lr)
-            if run.empty:
-                continue
-            if net == "vgg":
-                steps = claims.steps_to_accuracy(run)
-                test = claims._runs(t["evals"], net, variant, lr).sort_values("step")
-                acc = float(test["test_accuracy"].iloc[-1]) if len(test) else math.nan
-                items.append(f"{variant} {_fmt(steps)} steps to {claims.TARGET_ACCURACY:.0%} train accuracy, "
-                             f"final test accuracy {_fmt(acc)}")
-            else:
-                items.append(f"{variant} final loss {_fmt(claims.final_value(run, 'loss'))}")
+        items = [text for variant in variants if (text := describe(variant, lr)) is not None]
         parts.append(f"lr {lr:g}: " + "; ".join(items))
-    return " This run: " + ". ".join(parts) + "."
+    return ". ".join(parts) + "."
+
+
+def _training_summary(t: dict, net: str, lrs: list[float], variants: list[str]) -> str:
+    def describe(variant, lr):
+        run = claims._runs(t["training"], net, variant, lr)
+        if run.empty:
+            return None
+        if net != "vgg":
+            return f"{variant} final loss {_fmt(claims.final_value(run, 'loss'))}"
+        test = claims._runs(t["evals"], net, variant, lr).sort_values("step")
+        accuracy = float(test["test_accuracy"].iloc[-1]) if len(test) else math.nan
+        steps, target = claims.steps_to_accuracy(run), f"{claims.TARGET_ACCURACY:.0%} train accuracy"
+        reached = f"reaches {target} at step {_fmt(steps)}" if math.isfinite(steps) else f"never reaches {target}"
+        return f"{variant} {reached}, final test accuracy {_fmt(accuracy)}"
+
+    return " This run: " + _per_lr(lrs, variants, describe)
 
 
 def _distribution_summary(t: dict, net: str, lr: float, layers: list[int], variants: list[str]) -> str:
@@ -149,31 +151,27 @@ def _distribution_summary(t: dict, net: str, lr: float, layers: list[int], varia
 
 
 def _ics_summary(t: dict, net: str, lrs: list[float], layers: list[int]) -> str:
-    parts = []
-    for lr in lrs:
-        items = []
-        for variant in ("standard", "batchnorm"):
-            run = claims._runs(t["ics"], net, variant, lr)
-            run = run[run["layer"].isin(layers)]
-            if len(run):
-                items.append(f"{variant} ||G - G'|| {_fmt(run['l2'].median())}, cos {_fmt(run['cosine'].median())}")
-        parts.append(f"lr {lr:g}: " + "; ".join(items))
-    return " This run, medians over probe steps at the shown layers: " + ". ".join(parts) + "."
+    def describe(variant, lr):
+        run = claims._runs(t["ics"], net, variant, lr)
+        run = run[run["layer"].isin(layers)]
+        if run.empty:
+            return None
+        return f"{variant} ||G - G'|| {_fmt(run['l2'].median())}, cos {_fmt(run['cosine'].median())}"
+
+    return (" This run, medians over probe steps at the shown layers: "
+            + _per_lr(lrs, ["standard", "batchnorm"], describe))
 
 
 def _landscape_summary(t: dict, net: str, lrs: list[float], variants: list[str]) -> str:
-    parts = []
-    for lr in lrs:
-        items = []
-        for variant in variants:
-            run = claims._runs(t["landscape_steps"], net, variant, lr)
-            if len(run):
-                s = claims.landscape_summary(run)
-                items.append(f"{variant} effective beta {_fmt(s['effective beta'])} (IQR "
-                             f"{_fmt(s['effective beta IQR'])}), gradient-change range "
-                             f"{_fmt(s['gradient-change range'])}")
-        parts.append(f"lr {lr:g}: " + "; ".join(items))
-    return " This run, medians over probe steps: " + ". ".join(parts) + "."
+    def describe(variant, lr):
+        run = claims._runs(t["landscape_steps"], net, variant, lr)
+        if run.empty:
+            return None
+        s = claims.landscape_summary(run)
+        return (f"{variant} effective beta {_fmt(s['effective beta'])} (IQR {_fmt(s['effective beta IQR'])}), "
+                f"gradient-change range {_fmt(s['gradient-change range'])}")
+
+    return " This run, medians over probe steps: " + _per_lr(lrs, variants, describe)
 
 
 def _eta_summary(t: dict, net: str, lr: float, variants: list[str]) -> str:
