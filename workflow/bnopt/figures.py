@@ -63,6 +63,13 @@ def _smooth(run: pd.DataFrame, column: str) -> pd.Series:
     return run[column].astype(float).rolling(window, min_periods=1).mean()
 
 
+def at_lrs(table: pd.DataFrame, lrs: list[float]) -> pd.DataFrame:
+    """The rows of `table` whose learning rate is (to float precision) one of `lrs`."""
+    if len(table) == 0 or len(lrs) == 0:
+        return table.iloc[0:0]
+    return table[np.isclose(table["lr"].to_numpy(dtype=float)[:, None], list(lrs)).any(axis=1)]
+
+
 def _variants(table: pd.DataFrame, wanted: list[str] | None) -> list[str]:
     present = [v for v in VARIANT_ORDER if v in set(table["variant"])]
     return [v for v in present if wanted is None or v in wanted]
@@ -76,7 +83,7 @@ def training_curves(training: pd.DataFrame, evals: pd.DataFrame, net: str = "vgg
     _style()
     train = training[training["net"] == net]
     if lrs is not None:
-        train = train[np.isclose(train["lr"].to_numpy()[:, None], list(lrs)).any(axis=1)]
+        train = at_lrs(train, lrs)
     train = _require(train[train["variant"].isin(_variants(train, variants))], f"{net} training runs")
     test = evals[evals["net"] == net]
     lrs = sorted(train["lr"].unique())
@@ -115,7 +122,7 @@ def landscape(steps: pd.DataFrame, net: str, lrs: float | list[float],
     effective beta-smoothness (log scales, as in the paper); one row per lr."""
     _style()
     lrs = [lrs] if np.isscalar(lrs) else list(lrs)
-    wanted = steps[(steps["net"] == net) & np.isclose(steps["lr"].to_numpy()[:, None], lrs).any(axis=1)]
+    wanted = at_lrs(steps[steps["net"] == net], lrs)
     table = _require(wanted, f"{net} landscape probes at lr {', '.join(f'{lr:g}' for lr in lrs)}")
     present = [lr for lr in lrs if np.isclose(table["lr"], lr).any()]
     fig, axes = plt.subplots(len(present), 3, figsize=(13, 3.6 * len(present)), squeeze=False)

@@ -72,12 +72,7 @@ def lrs_for(table: pd.DataFrame, net: str, variants: list[str], preferred: tuple
             count: int | None = None) -> tuple[list[float], str]:
     """The learning rates to show: the paper's (`preferred`, in order) among those
     every variant in `variants` has; else whatever they share, with a note saying so."""
-    sub = table[table["net"] == net]
-    shared = None
-    for variant in variants:
-        have = set(sub.loc[sub["variant"] == variant, "lr"].round(12))
-        shared = have if shared is None else shared & have
-    shared = sorted(shared or [])
+    shared = claims._lrs_with(table, net, variants)
     if not shared:
         raise figures.NoData(f"needs {net} runs of {', '.join(variants)} at one common learning rate; "
                              "this config has none")
@@ -93,8 +88,7 @@ def lrs_for(table: pd.DataFrame, net: str, variants: list[str], preferred: tuple
 
 
 def diverged_note(runs: pd.DataFrame, net: str, lrs: list[float], variants: list[str] | None) -> str:
-    sub = runs[(runs["net"] == net) & runs["diverged"]]
-    sub = sub[np.isclose(sub["lr"].to_numpy()[:, None], lrs).any(axis=1)] if len(sub) and lrs else sub.iloc[0:0]
+    sub = figures.at_lrs(runs[(runs["net"] == net) & runs["diverged"]], lrs)
     if variants is not None:
         sub = sub[sub["variant"].isin(variants)]
     if sub.empty:
@@ -104,8 +98,7 @@ def diverged_note(runs: pd.DataFrame, net: str, lrs: list[float], variants: list
     return f" Diverged, drawn up to that step: {named}."
 
 
-def _fmt(value: float) -> str:
-    return claims._fmt(value)
+_fmt = claims._fmt
 
 
 # --------------------------------------------------------------------------- what each figure shows
@@ -271,8 +264,7 @@ def _fig3(net, preferred):
         _need(t["ics"], net, ["standard", "batchnorm"], "ICS probes")
         lrs, note = lrs_for(t["ics"], net, ["standard", "batchnorm"], preferred, 2)
         layers = ics_layers(t["ics"], net)
-        fig = figures.internal_covariate_shift(t["ics"][np.isclose(t["ics"]["lr"].to_numpy()[:, None], lrs)
-                                                         .any(axis=1)], net, layers)
+        fig = figures.internal_covariate_shift(figures.at_lrs(t["ics"], lrs), net, layers)
         return fig, (f" Layers {', '.join(map(str, layers))} (the paper's relative depths)." + note
                      + _ics_summary(t, net, lrs, layers) + _verdicts(t.get("claims"), 3, net)
                      + diverged_note(t["runs"], net, lrs, ["standard", "batchnorm"]))
