@@ -15,3 +15,19 @@ def test_benchmark_reports_every_loop():
         row = next(line for line in lines if line.startswith(loop))
         images_per_s = float(row.split()[2])  # "<two-word name> <images/s> <x bare> (<each repeat>)"
         assert images_per_s > 0
+
+
+def test_dln_benchmark_reports_every_variant_and_the_floor():
+    from bnopt.norms import VARIANTS
+
+    done = subprocess.run([sys.executable, "-m", "bnopt", "bench-train", "--net", "dln", "--steps", "3", "--warmup",
+                           "1", "--repeats", "1", "--device", "cpu", "--threads", "1"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    for variant in VARIANTS:
+        row = next(line for line in lines if line.split()[0] == variant)
+        eager_ms, bnopt_ms = (float(v) for v in row.split()[1:3])
+        assert eager_ms > 0 and bnopt_ms > 0
+    floor = next(line for line in lines if line.startswith("floor:"))
+    assert "14.8 MFLOP" in floor  # 74 products of (1000 x 10) @ (10 x 10) per step

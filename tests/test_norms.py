@@ -138,3 +138,107 @@ def test_noisy_layer_without_a_step_refuses_to_guess():
     layer = make_norm("noisy_standard", 4, spatial=True, layer=1, seed=0).train()
     with pytest.raises(RuntimeError, match="set_noise_step"):
         layer(_conv_input())
+
+
+# ---------------------------------------------------------------- the fast l_p layer against the eager formula
+
+from bnopt.lpnorm import LpNormFunction, lp_norm_reference  # noqa: E402
+
+
+def _lp_inputs(spatial, dtype, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    shape = (16, 4, 3, 3) if spatial else (40, 4)
+    scale = torch.tensor([1.0, 2.0, 0.5, 3.0], dtype=dtype).view(1, 4, *([1] * (len(shape) - 2)))
+    shift = torch.tensor([0.5, -1.0, 2.0, 0.0], dtype=dtype).view(1, 4, *([1] * (len(shape) - 2)))
+    x = (torch.randn(shape, generator=g, dtype=dtype) * scale + shift).requires_grad_()
+    weight = (torch.rand(4, generator=g, dtype=dtype) + 0.5).requires_grad_()
+    bias = torch.randn(4, generator=g, dtype=dtype).requires_grad_()
+    return x, weight, bias
+
+
+@pytest.mark.parametrize("p", [1.0, 2.0, float("inf")])
+@pytest.mark.parametrize("spatial", [False, True], ids=["dense", "conv"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fast_lp_layer_equals_the_eager_formula_in_value_and_gradient(p, spatial, dtype):
+    x, weight, bias = _lp_inputs(spatial, dtype)
+    y, mean, norm = LpNormFunction.apply(x, weight, bias, p, 1e-5)
+    expected = lp_norm_reference(x, weight, bias, p, 1e-5)
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == torch.float32 else dict(rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(y, expected, **tol)
+    dims = (0, 2, 3) if spatial else (0,)
+    torch.testing.assert_close(mean, x.detach().mean(dims), **tol)
+    upstream = torch.randn_like(y)
+    fast = torch.autograd.grad(y, (x, weight, bias), upstream)
+    eager = torch.autograd.grad(expected, (x, weight, bias), upstream)
+    for a, b in zip(fast, eager):
+        torch.testing.assert_close(a, b, **tol)
+
+
+@pytest.mark.parametrize("p", [1.0, 2.0, float("inf")])
+def test_fast_lp_layer_passes_gradcheck_and_gradgradcheck(p):
+    """First derivatives from the closed form, second ones (create_graph, as the probes'
+    Hessian-vector products take them) through the eager formula: both checked
+    against finite differences in float64."""
+    x, weight, bias = _lp_inputs(spatial=False, dtype=torch.float64)
+    x = x.detach()[:12].requires_grad_()  # small enough for finite differences
+
+    def layer(x, weight, bias):
+        return LpNormFunction.apply(x, weight, bias, p, 1e-5)[0]
+
+    assert torch.autograd.gradcheck(layer, (x, weight, bias))
+    assert torch.autograd.gradgradcheck(layer, (x, weight, bias))
+
+
+def test_linf_gradient_is_shared_between_tied_maxima_as_amax_shares_it():
+    x = torch.tensor([[3.0, 1.0], [-3.0, 2.0], [1.0, -2.0], [0.0, 0.5]], dtype=torch.float64, requires_grad=True)
+    weight, bias = torch.ones(2, dtype=torch.float64, requires_grad=True), torch.zeros(2, dtype=torch.float64)
+    y, _, norm = LpNormFunction.apply(x, weight, bias, float("inf"), 0.0)
+    assert norm.tolist() == [3.0, 2.0]  # channel 0: |3| and |-3| tie; channel 1: |2| and |-2| tie
+    upstream = torch.arange(8, dtype=torch.float64).view(4, 2)
+    fast, = torch.autograd.grad(y, x, upstream)
+    eager, = torch.autograd.grad(lp_norm_reference(x, weight, bias, float("inf"), 0.0), x, upstream)
+    torch.testing.assert_close(fast, eager, rtol=1e-12, atol=1e-12)
+
+
+def test_lp_layer_needs_no_input_gradient_when_none_is_asked():
+    x, weight, bias = _lp_inputs(spatial=False, dtype=torch.float32)
+    x = x.detach()  # a first layer's input
+    y, _, _ = LpNormFunction.apply(x, weight, bias, 2.0, 1e-5)
+    gw, gb = torch.autograd.grad(y.square().sum(), (weight, bias))
+    ew, eb = torch.autograd.grad(lp_norm_reference(x, weight, bias, 2.0, 1e-5).square().sum(), (weight, bias))
+    torch.testing.assert_close(gw, ew)
+    torch.testing.assert_close(gb, eb)
+
+
+def test_set_noise_step_reaches_every_noisy_layer_of_a_model_and_of_its_copy():
+    import copy
+
+    from bnopt.models import build_model
+
+    model = build_model("dln", "noisy_batchnorm", 0, {"depth": 4, "width": 3, "normalized_layers": 3})
+    set_noise_step(model, 5)
+    twin = copy.deepcopy(model)
+    set_noise_step(twin, 9)
+    noisy = [m for m in model.modules() if isinstance(m, NoisyNorm)]
+    assert len(noisy) == 3 and {m.step for m in noisy} == {5}
+    assert {m.step for m in twin.modules() if isinstance(m, NoisyNorm)} == {9}
+
+
+@pytest.mark.parametrize("p", [1.0, 2.0, float("inf")])
+def test_fast_lp_layer_hessian_vector_products_equal_the_eager_layers(p):
+    """What the probes compute: a gradient with create_graph=True, then its derivative
+    along a vector. Both must equal the eager formula's."""
+    x, weight, bias = _lp_inputs(spatial=True, dtype=torch.float64)
+    inputs = (x, weight, bias)
+    vector = [torch.randn_like(t) for t in inputs]
+
+    def gradient_and_hvp(layer):
+        loss = (layer(*inputs) ** 3).sum()  # not quadratic: second derivatives are non-trivial
+        grads = torch.autograd.grad(loss, inputs, create_graph=True)
+        hvp = torch.autograd.grad(sum((g * v).sum() for g, v in zip(grads, vector)), inputs)
+        return grads, hvp
+
+    fast = gradient_and_hvp(lambda *t: LpNormFunction.apply(*t, p, 1e-5)[0])
+    eager = gradient_and_hvp(lambda *t: lp_norm_reference(*t, p, 1e-5))
+    for a, b in zip([*fast[0], *fast[1]], [*eager[0], *eager[1]]):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)

@@ -133,3 +133,13 @@ def test_checkpoints_load_with_weights_only(digits, tmp_path):
         ckpt = load_checkpoint(folder / CHECKPOINT_NAME.format(step=step))  # weights_only=True inside
         assert ckpt["step"] == step and len(ckpt["history"]["losses"]) == step
         torch.load(folder / CHECKPOINT_NAME.format(step=step), weights_only=True)
+
+
+def test_full_batch_is_the_training_set_itself_in_order():
+    from bnopt.problems import dln_problem
+
+    problem = dln_problem(0, 50, torch.device("cpu"), n_train=50, n_test=10, dim=3)
+    x, y = problem.batch(7)
+    assert x is problem.train_x and y is problem.train_y  # no copy per step
+    idx = problem.sampler.indices(7)
+    assert torch.equal(problem.train_x[idx], x)

@@ -1,11 +1,15 @@
-"""Training-loop throughput: bnopt's loop against the bare model step and a
-conventional torchvision Dataset + DataLoader loop, on the same model and device.
+"""Training throughput, measured in one run with interleaved repeats (median of
+each, so a noisy machine affects every contender alike).
 
     python -m bnopt bench-train --arch vgg16 --width 0.125 --steps 60
+    python -m bnopt bench-train --net dln
 
-Prints images/s per loop and the ratio to the bare step (interleaved repeats,
-median of each, so a noisy machine affects every loop alike). Targets: bnopt
->= 0.9x the bare step, and faster than the DataLoader loop.
+VGG: images/s of bnopt's loop against the bare model step and a conventional
+torchvision Dataset + DataLoader loop. Targets: bnopt >= 0.9x the bare step, and
+faster than the DataLoader loop.
+
+DLN (:mod:`bnopt.benchdln`): ms per step of every variant, plain eager PyTorch
+against bnopt's training loop, beside the arithmetic floor.
 """
 
 from __future__ import annotations
@@ -29,13 +33,16 @@ from .train import build_run, resolve_device, train, use_strict_float32
 
 
 def add_arguments(parser) -> None:
+    parser.add_argument("--net", default="vgg", choices=("vgg", "dln"))
     parser.add_argument("--arch", default="vgg16")
     parser.add_argument("--width", type=float, default=0.125)
     parser.add_argument("--variant", default="batchnorm")
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--steps", type=int, default=60, help="timed steps per loop and repeat")
-    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=None,
+                        help="timed steps per loop and repeat (default: VGG 60, DLN 500)")
+    parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default: VGG 5, DLN 50)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--variants", nargs="+", default=None, help="DLN: the variants to time (default: all)")
     parser.add_argument("--n-train", type=int, default=10000, help="synthetic CIFAR-shaped training images")
     parser.add_argument("--workers", type=int, default=0, help="DataLoader workers")
     parser.add_argument("--device", default="auto")
@@ -56,6 +63,18 @@ class ArrayImageDataset(VisionDataset):
         from PIL import Image
 
         return self.transform(Image.fromarray(self.images[i])), int(self.labels[i])
+
+
+def interleaved(contenders: dict, repeats: int) -> dict[str, list[float]]:
+    """Call every contender once per repeat, the order rotated each repeat so that a
+    drift in machine load favours none; each one's results in a list."""
+    results: dict[str, list[float]] = {name: [] for name in contenders}
+    names = list(contenders)
+    for repeat in range(repeats):
+        shift = repeat % len(names)
+        for name in names[shift:] + names[:shift]:
+            results[name].append(contenders[name]())
+    return results
 
 
 def _sync(device: torch.device) -> None:
@@ -130,6 +149,12 @@ def main(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     use_strict_float32()
+    if args.net == "dln":
+        from .benchdln import main as dln_main
+
+        return dln_main(args)
+    args.steps = 60 if args.steps is None else args.steps
+    args.warmup = 5 if args.warmup is None else args.warmup
     device = resolve_device(args.device)
     gen = np.random.default_rng(0)
     images = gen.integers(0, 256, size=(args.n_train, 32, 32, 3), dtype=np.uint8)
@@ -145,12 +170,7 @@ def main(args) -> int:
         "bnopt loop": lambda: bnopt_loop(args, problem, device),
         "DataLoader loop": lambda: dataloader_loop(args, images, labels, data["mean"], data["std"], device),
     }
-    results: dict[str, list[float]] = {name: [] for name in loops}
-    names = list(loops)
-    for repeat in range(args.repeats):
-        # Rotate the order each repeat, so a drift in machine load favours no loop.
-        for name in names[repeat % 3:] + names[: repeat % 3]:
-            results[name].append(loops[name]())
+    results = interleaved(loops, args.repeats)
     medians = {name: statistics.median(v) for name, v in results.items()}
     print(f"device: {device} | {args.arch} width {args.width} {args.variant} | batch {args.batch_size} | "
           f"{args.steps} steps x {args.repeats} repeats | threads {torch.get_num_threads()} | workers {args.workers}")

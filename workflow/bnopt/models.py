@@ -26,18 +26,19 @@ NETS = ("vgg", "dln")
 
 
 class NormBlock(nn.Module):
-    """linear map (conv or dense) -> normalization -> activation.
+    """linear map (conv or dense) -> normalization -> activation (None: none).
 
     ``norm``'s output is "the layer's output after normalization, before the
     non-linearity" that the activation measurements record.
     """
 
-    def __init__(self, linear: nn.Module, norm: nn.Module, activation: nn.Module):
+    def __init__(self, linear: nn.Module, norm: nn.Module, activation: nn.Module | None):
         super().__init__()
         self.linear, self.norm, self.activation = linear, norm, activation
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.activation(self.norm(self.linear(x)))
+        x = self.norm(self.linear(x))
+        return x if self.activation is None else self.activation(x)
 
 
 class VGG(nn.Module):
@@ -88,7 +89,7 @@ class DeepLinearNet(nn.Module):
             NormBlock(
                 nn.Linear(width, width, bias=False),
                 make_norm(variant, width, spatial=False, layer=i, seed=seed) if i <= normalized_layers else nn.Identity(),
-                nn.Identity(),
+                None,  # linear: no module call for an identity (the step is dispatch-bound)
             )
             for i in range(1, depth + 1)
         )

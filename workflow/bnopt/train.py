@@ -93,7 +93,8 @@ def build_run(spec: dict, device: torch.device) -> tuple[nn.Module, torch.optim.
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, problem: Problem, step: int):
     """One SGD step on the minibatch of `step`. Returns the minibatch loss and the
     number of correct predictions, both before the update, as device tensors."""
-    model.train()
+    if not model.training:  # model.train() walks every module: not on every step
+        model.train()
     set_noise_step(model, step)
     x, y = problem.batch(step)
     out = model(x)
