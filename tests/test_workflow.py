@@ -3,6 +3,7 @@ through Snakemake, CIFAR-10 through the data rules from a local server, and lint
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -198,18 +199,28 @@ def test_cifar10_rules_download_verify_and_prepare(tmp_path, snakemake_bin):
     assert data["train_x"].shape == (150, 3, 32, 32) and data["test_x"].shape == (30, 3, 32, 32)
 
 
-def test_cifar10_offline_fails_with_instructions(tmp_path, snakemake_bin):
+def test_cifar10_offline_fails_first_with_instructions(tmp_path, snakemake_bin):
+    """The download runs before any training job (its priority), so offline the first
+    command reports the problem within seconds, not after the DLN's training jobs."""
     import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    configfile, config = _one_run_config(tmp_path, dataset="cifar10")
+    config = yaml.safe_load(SMOKE.read_text())  # the DLN runs stay: they must wait
+    config["nets"]["vgg"]["dataset"] = "cifar10"
     config["data"] = {"root": "resources", "cifar10": {"url": f"http://127.0.0.1:{port}/cifar-10-python.tar.gz"}}
+    configfile = tmp_path / "config.yaml"
     configfile.write_text(yaml.safe_dump(config))
-    done = snakemake(snakemake_bin, tmp_path / "work", configfile=configfile, check=False)
+    t0 = time.monotonic()
+    done = snakemake(snakemake_bin, tmp_path / "work", configfile=configfile, check=False, cores="1")
+    seconds = time.monotonic() - t0
     output = done.stdout + done.stderr
     assert done.returncode != 0
     assert "place the archive by hand at resources/cifar-10-python.tar.gz" in output
     assert "config/quick.yaml" in output
     assert not (tmp_path / "work" / "resources" / "cifar-10-python.tar.gz").exists()
+    started = re.findall(r"^(?:local)?rule (\w+):", output, re.M)
+    assert started == ["download_cifar10"], started  # the first job, and with one core the only one
+    assert not (tmp_path / "work" / "logs" / "train").exists()
+    assert seconds < 60

@@ -8,9 +8,13 @@ localrules:
     download_cifar10,
 
 
+# Before any training job: offline, the first command reports the missing archive
+# (and how to place it, or to run config/quick.yaml) within seconds, not after the
+# deep linear net's jobs have run for minutes.
 rule download_cifar10:
     output:
         f"{DATA_ROOT}/cifar-10-python.tar.gz",
+    priority: 100
     params:
         url=config["data"]["cifar10"]["url"],
         md5=config["data"]["cifar10"]["md5"],
