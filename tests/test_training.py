@@ -143,3 +143,49 @@ def test_full_batch_is_the_training_set_itself_in_order():
     assert x is problem.train_x and y is problem.train_y  # no copy per step
     idx = problem.sampler.indices(7)
     assert torch.equal(problem.train_x[idx], x)
+
+
+@pytest.fixture
+def restore_numerics():
+    """use_exact_numerics sets process-wide switches: put them back after a test."""
+    import os as _os
+
+    saved = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+             torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark,
+             torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32,
+             _os.environ.get("CUBLAS_WORKSPACE_CONFIG"))
+    yield
+    torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+    (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark, torch.backends.cuda.matmul.allow_tf32,
+     torch.backends.cudnn.allow_tf32) = saved[2:6]
+    if saved[6] is None:
+        _os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
+    else:
+        _os.environ["CUBLAS_WORKSPACE_CONFIG"] = saved[6]
+
+
+def test_cuda_runs_switch_on_deterministic_kernels(restore_numerics, monkeypatch):
+    """The switches that make a CUDA replay equal its run bit for bit (set without
+    touching a GPU: they are flags, read when CUDA starts its kernels)."""
+    from bnopt.train import CUBLAS_WORKSPACE, use_exact_numerics
+
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    torch.use_deterministic_algorithms(False)
+    torch.backends.cudnn.benchmark = True
+    use_exact_numerics(torch.device("cuda"))
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == CUBLAS_WORKSPACE == ":4096:8"
+    assert torch.are_deterministic_algorithms_enabled() and torch.is_deterministic_algorithms_warn_only_enabled()
+    assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
+    assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
+
+
+def test_cpu_runs_keep_pytorchs_default_kernels(restore_numerics, monkeypatch):
+    """On the CPU bnopt's operations are deterministic already; the global switch would
+    make every allocation fill its memory, which the dispatch-bound DLN pays for."""
+    from bnopt.train import use_exact_numerics
+
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    torch.use_deterministic_algorithms(False)
+    use_exact_numerics(torch.device("cpu"))
+    assert not torch.are_deterministic_algorithms_enabled() and "CUBLAS_WORKSPACE_CONFIG" not in os.environ
+    assert not torch.backends.cuda.matmul.allow_tf32

@@ -29,7 +29,7 @@ from torchvision.datasets import VisionDataset
 
 from .data import save_image_dataset
 from .problems import image_problem
-from .train import build_run, resolve_device, train, use_strict_float32
+from .train import build_run, resolve_device, train, use_exact_numerics
 
 
 def add_arguments(parser) -> None:
@@ -148,14 +148,14 @@ def dataloader_loop(args, images, labels, mean, std, device) -> float:
 def main(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
-    use_strict_float32()
+    device = resolve_device(args.device)
+    use_exact_numerics(device)  # what training runs with
     if args.net == "dln":
         from .benchdln import main as dln_main
 
-        return dln_main(args)
+        return dln_main(args, device)
     args.steps = 60 if args.steps is None else args.steps
     args.warmup = 5 if args.warmup is None else args.warmup
-    device = resolve_device(args.device)
     gen = np.random.default_rng(0)
     images = gen.integers(0, 256, size=(args.n_train, 32, 32, 3), dtype=np.uint8)
     labels = gen.integers(0, 10, size=args.n_train).astype(np.int64)

@@ -31,7 +31,7 @@ from .models import init_glorot
 from .norms import LP_ORDERS, VARIANTS
 from .problems import dln_problem
 from .seeding import generator
-from .train import build_run, device_name, resolve_device, train
+from .train import build_run, device_name, train
 
 DEPTH, WIDTH, SAMPLES = 25, 10, 1000
 
@@ -178,14 +178,13 @@ def bare_matmuls_ms(device: torch.device, repeats: int = 200) -> float:
     return (time.perf_counter() - t0) / repeats * 1e3
 
 
-def main(args) -> int:
+def main(args, device: torch.device) -> int:
     args.steps = 500 if args.steps is None else args.steps
     args.warmup = 50 if args.warmup is None else args.warmup
     variants = args.variants or list(VARIANTS)
     unknown = sorted(set(variants) - set(VARIANTS))
     if unknown:
         raise SystemExit(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
-    device = resolve_device(args.device)
     problem = dln_problem(0, SAMPLES, device, n_train=SAMPLES, n_test=SAMPLES, dim=WIDTH)
     x, y = problem.train_x, problem.train_y
     contenders = {}

@@ -66,10 +66,16 @@ class VGG(nn.Module):
         self.classifier = nn.Linear(channels, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for block, pool in zip(self.blocks, self.pool_after):
-            x = block(x)
-            if pool:
-                x = F.max_pool2d(x, 2)
+        for i in range(len(self.blocks) + 1):
+            x = self.forward_layer(i, x)
+        return x
+
+    def forward_layer(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        """The paper's layer #i+1 (with the max-pool after it), fed its input `x`: the
+        network is these layers in order (probes run parts of it)."""
+        if i < len(self.blocks):
+            x = self.blocks[i](x)
+            return F.max_pool2d(x, 2) if self.pool_after[i] else x
         return self.classifier(x.flatten(1))
 
     def weight_layers(self) -> list[nn.Module]:
@@ -98,6 +104,10 @@ class DeepLinearNet(nn.Module):
         for block in self.blocks:
             x = block(x)
         return x
+
+    def forward_layer(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        """Layer #i+1 fed its input `x` (probes run parts of the network)."""
+        return self.blocks[i](x)
 
     def weight_layers(self) -> list[nn.Module]:
         return [block.linear for block in self.blocks]

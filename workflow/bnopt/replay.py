@@ -13,6 +13,7 @@ before the step's update (ICS also needs the update itself).
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -21,13 +22,9 @@ import torch
 from .probes import (ActivationRecorder, StepEvaluator, eta_grid, internal_covariate_shift, landscape,
                      layer_param_indices, norm, top_hessian_eigenvalue, unit_moments, unit_values, weight_indices)
 from .seeding import generator
-from .train import (CHECKPOINT_NAME, build_problem, build_run, checkpoint_steps, load_checkpoint, resolve_device,
-                    run_columns, run_name,
-                    train_step, use_strict_float32)
+from .train import (CHECKPOINT_NAME, build_problem, build_run, checkpoint_steps, device_name, load_checkpoint,
+                    resolve_device, run_columns, run_name, train_step, use_exact_numerics)
 
-# Relative tolerance of the replay check on CUDA (cuDNN picks kernels whose float
-# sums may differ between runs); on the CPU the check is exact.
-CUDA_REPLAY_RTOL = 1e-4
 TABLES = ("landscape", "landscape_steps", "ics", "activations", "moments", "curvature")
 
 
@@ -48,12 +45,13 @@ def sample_positions(seed: int, step: int, layer: int, n: int, count: int) -> to
     return torch.randperm(n, generator=generator(seed, "activation-samples", step, layer))[:count]
 
 
-def losses_match(replayed: float, recorded: float, exact: bool) -> bool:
+def losses_match(replayed: float, recorded: float, rtol: float = 0.0) -> bool:
+    """Whether a replayed loss is the recorded one: bit for bit when `rtol` is 0."""
     if not (math.isfinite(replayed) and math.isfinite(recorded)):
         return not math.isfinite(replayed) and not math.isfinite(recorded)
-    if exact:
+    if rtol == 0.0:
         return replayed == recorded
-    return abs(replayed - recorded) <= CUDA_REPLAY_RTOL * max(abs(recorded), 1e-12)
+    return abs(replayed - recorded) <= rtol * max(abs(recorded), 1e-12)
 
 
 def segment_steps(steps: int, checkpoint_every: int) -> list[tuple[int, int]]:
@@ -65,7 +63,7 @@ def empty_tables() -> dict[str, pd.DataFrame]:
     columns = {
         "landscape": ["step", "eta", "eta_over_lr", "loss", "grad_change", "beta"],
         "landscape_steps": ["step", "loss", "grad_norm", "loss_min", "loss_max", "grad_change_min",
-                            "grad_change_max", "effective_beta", "forwards", "backwards"],
+                            "grad_change_max", "effective_beta", "forwards", "backwards", "seconds"],
         "ics": ["step", "layer", "l2", "cosine"],
         "activations": ["step", "layer", "unit", "value"],
         "moments": ["step", "layer", "unit", "mean", "var"],
@@ -76,11 +74,22 @@ def empty_tables() -> dict[str, pd.DataFrame]:
 
 def measure_step(model, problem, spec: dict, probe: dict, step: int, rows: dict) -> dict:
     """Everything measured before the update of `step`; returns what ICS needs after it."""
+    started = time.perf_counter()
     evaluator = StepEvaluator.at_step(model, problem, step)
     params = [p.detach().clone() for p in model.parameters()]
     layers = probe["activations"]["layers"]
+    curvature = probe["curvature"]
     recorder = ActivationRecorder(evaluator.model, layers)
-    loss, grad = evaluator.loss_and_grad(params)
+    if curvature["iterations"] > 0:
+        # The gradient's graph serves the Hessian-vector products too: take them first,
+        # before the landscape loads other parameters into the model.
+        loss, grad, hvp = evaluator.loss_grad_and_hvp(params)
+        value, used = top_hessian_eigenvalue(hvp, grad, spec["seed"], step, curvature["iterations"],
+                                             curvature["tol"])
+        rows["curvature"].append((step, value, used, 2.0 / spec["lr"]))
+        del hvp  # frees the graph
+    else:
+        loss, grad = evaluator.loss_and_grad(params)
     recorder.remove()
 
     for layer, output in sorted(recorder.outputs.items()):
@@ -98,41 +107,42 @@ def measure_step(model, problem, spec: dict, probe: dict, step: int, rows: dict)
     points = landscape(evaluator, params, grad, etas)
     for p in points:
         rows["landscape"].append((step, p.eta, p.eta / spec["lr"], p.loss, p.grad_change, p.beta))
-
-    curvature = probe["curvature"]
-    if curvature["iterations"] > 0:
-        value, used = top_hessian_eigenvalue(evaluator, params, spec["seed"], step, curvature["iterations"],
-                                             curvature["tol"])
-        rows["curvature"].append((step, value, used, 2.0 / spec["lr"]))
-    return dict(evaluator=evaluator, params=params, grad=grad, loss=loss, points=points)
+    return dict(evaluator=evaluator, params=params, grad=grad, loss=loss, points=points,
+                seconds=time.perf_counter() - started)
 
 
 def finish_step(model, step: int, measured: dict, groups, weights, rows: dict) -> None:
-    """ICS needs this step's real update: measure it, then write the step's summary."""
+    """ICS needs this step's real update: measure it, then write the step's summary
+    (with the passes and seconds the measurements took, the update's replay excluded)."""
     evaluator, points = measured["evaluator"], measured["points"]
     after = [p.detach().clone() for p in model.parameters()]
+    started = time.perf_counter()
     for s in internal_covariate_shift(evaluator, measured["params"], after, measured["grad"], groups, weights):
         rows["ics"].append((step, s.layer, s.l2, s.cosine))
+    seconds = measured["seconds"] + time.perf_counter() - started
     losses = [p.loss for p in points]
     changes = [p.grad_change for p in points]
     rows["landscape_steps"].append((step, measured["loss"], norm(measured["grad"]), min(losses), max(losses),
                                     min(changes), max(changes), max(p.beta for p in points),
-                                    evaluator.evaluations, evaluator.backwards))
+                                    evaluator.evaluations, evaluator.backwards, seconds))
 
 
 def probe_segment(spec: dict, probe: dict, data_path: str | None, checkpoints: str | Path, metrics_path: str | Path,
                   start: int, end: int, device: str = "auto", threads: int | None = None,
-                  log=None) -> dict[str, pd.DataFrame]:
+                  replay_rtol: float = 0.0, trained_on: str | None = None, log=None) -> dict[str, pd.DataFrame]:
     """Measure at every ``probe['probe_every']``-th step of [start, end) of a run.
 
     Each measured step is reached by replaying from the newest checkpoint at or
     before it (or from where the replay already is, when that is later), checking
-    every replayed loss against the recorded one. Returns one table per measurement.
+    every replayed loss against the recorded one: bit for bit, or within the relative
+    `replay_rtol` (for clusters whose GPU models differ between training and probe
+    jobs; `trained_on` names the training job's device for the error message).
+    Returns one table per measurement.
     """
     if threads:
         torch.set_num_threads(int(threads))
-    use_strict_float32()
     dev = resolve_device(device)
+    use_exact_numerics(dev)
     tables = empty_tables()
     recorded = pd.read_parquet(metrics_path, columns=["step", "loss"])["loss"].to_numpy()
     # Steps the run never reached (it diverged) have nothing to measure.
@@ -148,17 +158,19 @@ def probe_segment(spec: dict, probe: dict, data_path: str | None, checkpoints: s
     model, optimizer = build_run(spec, dev)
     groups, weights = layer_param_indices(model), weight_indices(model)
     rows: dict[str, list] = {name: [] for name in TABLES}
-    exact = dev.type == "cpu"
+    here = device_name(dev)
 
     def replay(step: int) -> None:
         loss, _ = train_step(model, optimizer, problem, step)
         replayed, expected = float(loss), float(recorded[step])
-        if not losses_match(replayed, expected, exact):
-            tolerance = "exact match required on the CPU" if exact else f"rtol {CUDA_REPLAY_RTOL}"
+        if not losses_match(replayed, expected, replay_rtol):
+            tolerance = "bit for bit" if replay_rtol == 0.0 else f"within relative {replay_rtol:g}"
             raise ReplayMismatch(
                 f"{run_name(spec)} step {step}: the replayed loss {replayed!r} differs from the recorded "
-                f"{expected!r} ({tolerance}). The code, the data or the thread count changed since training: "
-                "retrain the run."
+                f"{expected!r} (required: {tolerance}; trained on {trained_on or 'an unrecorded device'}, replayed "
+                f"on {here}). The code, the data or the thread count changed since training: retrain the run. "
+                "If only the hardware differs (a cluster mixing GPU models), set replay_rtol in the config "
+                "(e.g. 1.0e-4) to accept float differences."
             )
 
     position = None  # the step the model is at

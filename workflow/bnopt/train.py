@@ -58,10 +58,29 @@ def device_name(device: torch.device) -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
-def use_strict_float32() -> None:
-    """Measure in true float32: TF32 matmuls would change the function SGD descends."""
+# cuBLAS is deterministic only with a fixed workspace, set before its first handle.
+CUBLAS_WORKSPACE = ":4096:8"
+
+
+def use_exact_numerics(device: torch.device) -> None:
+    """True float32, and on CUDA deterministic kernels: a resumed or replayed run then
+    equals an unbroken one bit for bit on the same hardware (the CPU already is).
+
+    TF32 matmuls would change the function SGD descends. On CUDA: cuBLAS gets a fixed
+    workspace (the variable must be set before CUDA creates its first cuBLAS handle;
+    a training or probe job calls this first), cuDNN's autotuner is off and its
+    deterministic algorithms on, and PyTorch is switched to deterministic algorithms.
+    ``warn_only``: an operation with no deterministic CUDA kernel warns rather than
+    stopping a run; its effect cannot pass unnoticed, since every probe job checks its
+    replay against the recorded losses, exactly by default.
+    """
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
+    if device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+        torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def spec_key(spec: dict) -> str:
@@ -341,8 +360,8 @@ def run_training(spec: dict, data_path: str | None, out: dict, state_root: str |
     """
     if threads:
         torch.set_num_threads(int(threads))
-    use_strict_float32()
     dev = resolve_device(device)
+    use_exact_numerics(dev)
     run_state = Path(state_root) / run_name(spec)
     state_dir = run_state / spec_key(spec)
     problem = build_problem(spec, data_path, dev)

@@ -9,6 +9,7 @@ rule probe:
     input:
         data=train_data_input,
         metrics=f"{RUN_DIR}/train/metrics.parquet",
+        manifest=f"{RUN_DIR}/train/manifest.json",
         checkpoints=f"{RUN_DIR}/train/checkpoints",
     output:
         **{table: f"{RUN_DIR}/probe/segment~{{start}}/{table}.parquet" for table in PROBE_TABLES},
