@@ -99,6 +99,7 @@ BAD = [
     ("landscape grid of the wrong type", lambda c: c["nets"]["dln"].update(probes={"landscape": {"points": 0}}),
      "points"),
     ("eval interval too long", lambda c: c["nets"]["vgg"].update(eval_every=10**6), "nets.vgg.eval_every"),
+    ("negative replay tolerance", lambda c: c.update(replay_rtol=-1e-4), "replay_rtol"),
 ]
 
 

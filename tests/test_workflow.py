@@ -224,3 +224,19 @@ def test_cifar10_offline_fails_first_with_instructions(tmp_path, snakemake_bin):
     assert started == ["download_cifar10"], started  # the first job, and with one core the only one
     assert not (tmp_path / "work" / "logs" / "train").exists()
     assert seconds < 60
+
+
+def test_probe_costs_are_reported_per_point(smoke_run):
+    """bench-probes reads a finished workflow: passes and seconds per probe point, in
+    training steps of the same run."""
+    import sys
+
+    workdir, _ = smoke_run
+    done = subprocess.run([sys.executable, "-m", "bnopt", "bench-probes", "--results", str(workdir / "results"),
+                           "--logs", str(workdir / "logs")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    summary = {line.split(":")[0]: line for line in done.stdout.splitlines() if " a probe point costs " in line}
+    assert set(summary) == {"vgg", "dln"}
+    steps = float(re.search(r"costs ([\d.]+) training steps", summary["vgg"]).group(1))
+    assert steps > 0
+    assert "Hessian-vector products" in summary["dln"]

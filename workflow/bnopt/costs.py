@@ -1,17 +1,20 @@
-"""What the probes cost, read from a finished workflow's Snakemake benchmark files
-and probe tables.
+"""What the probes cost, read from a finished workflow's Snakemake benchmark files,
+training manifests and probe tables.
 
     python -m bnopt bench-probes [--net vgg] [--results results] [--logs logs]
 
 Per run: the training job's wall time, the sum of its probe jobs' wall times and
-their ratio; per probe point: the forward and backward passes spent against the
-minimum the measurements need (1 gradient, one gradient per step length, one
-per layer after the first for ICS, and the Hessian-vector products of the power
-iteration, each one forward and two backward passes).
+their ratio; per probe point (medians): the forward and backward passes counted
+while measuring, against the minimum the measurements need (1 gradient, one
+gradient per step length, one per layer after the first for ICS, and the
+Lanczos products, each a pass back through the gradient's graph that counts as
+two backward passes), and the seconds spent measuring, also in training steps of
+the same run (its training job's seconds per step).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -27,6 +30,10 @@ def _seconds(tsv: Path) -> float:
     return float(pd.read_csv(tsv, sep="\t")["s"].iloc[-1])
 
 
+def _probe_table(steps_tables: list[Path], name: str) -> pd.DataFrame:
+    return pd.concat([pd.read_parquet(p.with_name(f"{name}.parquet")) for p in steps_tables])
+
+
 def run_costs(results: Path, logs: Path, net: str | None = None) -> pd.DataFrame:
     rows = []
     for train_tsv in sorted((logs / "benchmarks" / "train").glob("*/*/lr~*/seed~*.tsv")):
@@ -35,22 +42,24 @@ def run_costs(results: Path, logs: Path, net: str | None = None) -> pd.DataFrame
             continue
         probe_tsvs = sorted((logs / "benchmarks" / "probe" / run).glob("segment~*.tsv"))
         steps_tables = sorted((results / run / "probe").glob("segment~*/landscape_steps.parquet"))
-        points = pd.concat([pd.read_parquet(p) for p in steps_tables]) if steps_tables else pd.DataFrame()
-        ics = pd.concat([pd.read_parquet(p.with_name("ics.parquet")) for p in steps_tables]) if steps_tables else None
-        curvature = pd.concat([pd.read_parquet(p.with_name("curvature.parquet")) for p in steps_tables]) \
-            if steps_tables else None
+        points = _probe_table(steps_tables, "landscape_steps") if steps_tables else pd.DataFrame()
         train_s = _seconds(train_tsv)
         probe_s = sum(_seconds(t) for t in probe_tsvs)
         row = dict(run=str(run), train_s=train_s, probe_jobs=len(probe_tsvs), probe_s=probe_s,
                    probe_over_train=probe_s / train_s if train_s else float("nan"), probe_points=len(points))
         if len(points):
-            landscape_points = pd.read_parquet(steps_tables[0].with_name("landscape.parquet"))["eta"].nunique()
-            layers = ics["layer"].nunique()
-            hvps = curvature["iterations"].mean() if len(curvature) else 0.0
+            landscape_points = _probe_table(steps_tables[:1], "landscape")["eta"].nunique()
+            layers = _probe_table(steps_tables, "ics")["layer"].nunique()
+            curvature = _probe_table(steps_tables, "curvature")
+            hvps = curvature["iterations"].median() if len(curvature) else 0.0
+            manifest = json.loads((results / run / "train" / "manifest.json").read_text())
+            step_s = manifest["wall_time_s"] / max(manifest["steps_completed"], 1)
             row.update(
-                forwards_per_point=points["forwards"].mean(), backwards_per_point=points["backwards"].mean(),
-                minimum_forwards=1 + landscape_points + (layers - 1) + hvps,
-                minimum_backwards=1 + landscape_points + (layers - 1) + 2 * hvps,
+                forwards=points["forwards"].median(), min_forwards=1 + landscape_points + (layers - 1),
+                backwards=points["backwards"].median(),
+                min_backwards=1 + landscape_points + (layers - 1) + 2 * hvps, hvps=hvps,
+                point_s=points["seconds"].median(), step_s=step_s,
+                point_in_steps=points["seconds"].median() / step_s,
             )
         rows.append(row)
     return pd.DataFrame(rows)
@@ -61,9 +70,16 @@ def main(args) -> int:
     if table.empty:
         print(f"no training benchmarks under {args.logs}/benchmarks/train: run the workflow first")
         return 1
-    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.2f}".format):
+    with pd.option_context("display.width", 250, "display.max_columns", 30, "display.float_format", "{:.3g}".format):
         print(table.to_string(index=False))
     total = table["probe_s"].sum() / table["train_s"].sum()
     print(f"\nall runs: probe jobs {table['probe_s'].sum():.0f} s vs training {table['train_s'].sum():.0f} s "
           f"= {total:.2f}x; median per run {table['probe_over_train'].median():.2f}x")
+    if "point_in_steps" in table:
+        for net_name, sub in table.dropna(subset=["point_in_steps"]).groupby(table["run"].str.split("/").str[0]):
+            print(f"{net_name}: a probe point costs {sub['point_in_steps'].median():.1f} training steps (median over "
+                  f"runs; range {sub['point_in_steps'].min():.1f}-{sub['point_in_steps'].max():.1f}), "
+                  f"{sub['forwards'].median():.0f} forward and {sub['backwards'].median():.0f} backward passes "
+                  f"({sub['hvps'].median():.0f} Hessian-vector products), {sub['probe_points'].median():.0f} points "
+                  "per run")
     return 0
