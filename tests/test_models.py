@@ -86,3 +86,16 @@ def test_unknown_names_fail_clearly():
         VGG("vgg12", "standard", 0)
     with pytest.raises(ValueError, match="unknown network 'resnet'"):
         build_model("resnet", "standard", 0, {})
+
+
+@pytest.mark.parametrize("net, variant", [("dln", "noisy_batchnorm"), ("dln", "l2"), ("vgg", "batchnorm")])
+def test_the_network_is_its_layers_in_order(net, variant):
+    """forward == forward_layer 0, 1, ... (the probes run parts of the network by them)."""
+    cfg = {"arch": "vgg11", "width": 0.0625} if net == "vgg" else {"depth": 6, "width": 4, "normalized_layers": 5}
+    model = build_model(net, variant, 0, cfg)
+    set_noise_step(model, 3)
+    x = torch.randn(8, 3, 32, 32) if net == "vgg" else torch.randn(8, 4)
+    h = x
+    for i in range(len(model.weight_layers())):
+        h = model.forward_layer(i, h)
+    assert torch.equal(model(x), h)
