@@ -6,7 +6,7 @@ The science lives here as small modules with one job each:
 - :mod:`bnopt.data`     CIFAR-10 download/verification, digits, DLN data
 - :mod:`bnopt.norms`    the normalization variants (BN, noisy BN, l_p) and which modules each uses
 - :mod:`bnopt.noise`    Algorithm 1's time-varying noise (noisy BN)
-- :mod:`bnopt.lpnorm`   l_p normalization
+- :mod:`bnopt.lpnorm`   l_p normalization (one autograd node, closed-form backward)
 - :mod:`bnopt.channels` per-channel tensor helpers
 - :mod:`bnopt.models`   VGG and the deep linear network
 - :mod:`bnopt.problems` device-resident data, losses, the minibatch of step t
@@ -18,6 +18,9 @@ The science lives here as small modules with one job each:
 - :mod:`bnopt.figures`  the paper's figures from the tidy tables
 - :mod:`bnopt.report`   which figures the report draws, and their captions
 - :mod:`bnopt.runs`     config -> the set of runs and their paths
+- :mod:`bnopt.bench`    training throughput (VGG); :mod:`bnopt.benchdln` the DLN's step, every variant
+- :mod:`bnopt.costs`    what the probes of a finished workflow cost
+- :mod:`bnopt.cli`      ``python -m bnopt``: train, bench-train, bench-probes
 """
 
 __version__ = "0.1.0"

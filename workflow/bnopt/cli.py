@@ -2,6 +2,7 @@
 
     python -m bnopt train --spec spec.json --out DIR [--data PATH] [--state DIR]
     python -m bnopt bench-train [--arch vgg16 --width 0.125 --steps 60 ...]
+    python -m bnopt bench-train --net dln [--steps 500 --repeats 3 --threads 1]
     python -m bnopt bench-probes [--net vgg]     (after a workflow run)
 """
 
@@ -45,12 +46,14 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--threads", type=int, default=None)
     train.set_defaults(func=_train)
 
-    bench = sub.add_parser("bench-train", help="images/s: bare step vs bnopt's loop vs a DataLoader loop")
+    bench = sub.add_parser("bench-train", help="VGG: images/s of the bare step, bnopt's loop and a DataLoader loop; "
+                                               "--net dln: ms per step of every variant, eager vs bnopt, and the floor")
     from .bench import add_arguments
 
     add_arguments(bench)
     bench.set_defaults(func=_bench)
-    costs = sub.add_parser("bench-probes", help="probe jobs' cost relative to training, from a finished workflow")
+    costs = sub.add_parser("bench-probes", help="probe jobs' cost relative to training, and passes and seconds per "
+                                                "probe point, from a finished workflow")
     from .costs import add_arguments as add_cost_arguments, main as costs_main
 
     add_cost_arguments(costs)
