@@ -27,8 +27,8 @@ LP_ORDERS = {"l1": 1.0, "l2": 2.0, "linf": float("inf")}
 VARIANT_MODULES = {
     "standard": (),
     "batchnorm": (),
-    "noisy_batchnorm": ("noise", "channels"),
-    "noisy_standard": ("noise", "channels"),
+    "noisy_batchnorm": ("noise",),
+    "noisy_standard": ("noise",),
     **{variant: ("lpnorm", "channels") for variant in LP_ORDERS},
 }
 
