@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from bnopt.claims import (FAILS, HOLDS, NOT_MEASURED, check_claims, claim_1, claim_3, claim_4, excess_kurtosis,
-                          moment_drift, steps_to_accuracy)
+                          gaussian_distance, moment_drift, steps_to_accuracy)
 
 
 def _training(runs, steps=100):
@@ -98,9 +98,20 @@ def test_distribution_statistics():
     uniform = gauss.assign(value=rng.uniform(size=20000))
     assert excess_kurtosis(gauss) < 0.1
     assert excess_kurtosis(uniform) == pytest.approx(1.2, abs=0.05)  # |kurtosis - 3| of U(0, 1)
+    # Distance from the fitted normal: ~0 for Gaussian values; for uniform ones the
+    # largest gap between U(-sqrt 3, sqrt 3)'s CDF and the standard normal's.
+    grid = np.linspace(-np.sqrt(3), np.sqrt(3), 200001)
+    exact = np.abs((grid + np.sqrt(3)) / (2 * np.sqrt(3)) - 0.5 * (1 + np.vectorize(math.erf)(grid / np.sqrt(2)))).max()
+    assert gaussian_distance(gauss) < 0.01
+    assert gaussian_distance(uniform) == pytest.approx(exact, abs=0.01)
+    bimodal = gauss.assign(value=np.where(rng.uniform(size=20000) < 0.5, -2.0, 2.0) + rng.normal(size=20000) * 0.5)
+    assert gaussian_distance(bimodal) > gaussian_distance(uniform)
+    # Drift between successive steps (t and t + 1), not between probe steps far apart:
+    # the means at probe steps 0, 10, 20 move a lot, from one step to the next little.
     moments = pd.DataFrame(dict(seed=0, layer=1, unit=[0, 0, 0, 1, 1, 1], step=[0, 10, 20] * 2,
-                                mean=[0.0, 1.0, 3.0, 0.0, 0.5, 0.5]))
-    assert moment_drift(moments) == pytest.approx(0.75)  # median of 1, 2, 0.5, 0
+                                mean=[0.0, 1.0, 3.0, 0.0, 0.5, 0.5],
+                                mean_next=[0.1, 1.3, 3.0, -0.2, 0.5, 0.9]))
+    assert moment_drift(moments) == pytest.approx(0.15)  # median of 0.1, 0.3, 0, 0.2, 0, 0.4
 
 
 def test_the_claims_table_covers_every_claim_even_when_nothing_was_measured():

@@ -15,7 +15,7 @@ from bnopt.models import build_model
 from bnopt.probes import (StepEvaluator, cosine, eta_grid, internal_covariate_shift, landscape, lanczos_top_eigenvalue,
                           layer_param_indices, norm, top_hessian_eigenvalue, weight_indices)
 from bnopt.problems import dln_problem
-from bnopt.replay import measure_step, probe_segment, ReplayMismatch, segment_steps, TABLES
+from bnopt.replay import finish_step, measure_step, probe_segment, ReplayMismatch, segment_steps, TABLES
 from bnopt.train import CHECKPOINT_NAME, build_problem, build_run, load_checkpoint, run_training, train_step
 
 
@@ -283,9 +283,15 @@ def test_a_measurement_leaves_no_trace(variant):
     train_step(model, optimizer, problem, 0)  # gradients and running statistics are non-trivial now
     before = _snapshot(model, optimizer)
     rows = {name: [] for name in TABLES}
-    measure_step(model, problem, spec, PROBE, 1, rows)
+    measured = measure_step(model, problem, spec, PROBE, 1, rows)
     _assert_same(before, _snapshot(model, optimizer))
-    assert rows["landscape"] and rows["moments"] and rows["activations"] and rows["curvature"]
+    assert rows["landscape"] and rows["activations"] and rows["curvature"]
+    # What needs the step's real update (ICS, the moments at step 2) leaves none either.
+    train_step(model, optimizer, problem, 1)
+    updated = _snapshot(model, optimizer)
+    finish_step(model, problem, 1, measured, layer_param_indices(model), weight_indices(model), rows)
+    _assert_same(updated, _snapshot(model, optimizer))
+    assert rows["ics"] and rows["moments"] and rows["landscape_steps"]
 
 
 @pytest.mark.parametrize("variant", ["standard", "noisy_batchnorm", "linf"])
@@ -371,3 +377,50 @@ def test_measurements_do_not_depend_on_where_the_replay_starts(tmp_path):
         timing = [c for c in ("seconds",) if c in dense[name]]  # how long, not what
         pd.testing.assert_frame_equal(dense[name].drop(columns=timing), sparse[name].drop(columns=timing),
                                       check_exact=True, obj=name)
+
+
+def test_successive_step_moments_match_a_hand_computation():
+    """Fig. 8's |mu_t+1 - mu_t|: the moments at t + 1 are those of the network after
+    step t's update, on step t + 1's own minibatch and noise (minibatches differ here)."""
+    from bnopt.norms import draw_noise
+
+    spec = dict(net="dln", variant="noisy_batchnorm", lr=0.05, seed=3, steps=4, batch_size=10, eval_every=4,
+                checkpoint_every=4, model=dict(depth=3, width=3, normalized_layers=2),
+                data=dict(n_train=40, n_test=5))
+    problem = dln_problem(3, 10, torch.device("cpu"), n_train=40, n_test=5, dim=3)
+    model, optimizer = build_run(spec, torch.device("cpu"))
+    probe = dict(PROBE, activations={"layers": [1, 2], "units": 3, "samples": 64}, curvature={"iterations": 0})
+    rows = {name: [] for name in TABLES}
+    t = 1
+    train_step(model, optimizer, problem, 0)
+    measured = measure_step(model, problem, spec, probe, t, rows)
+    expected_t = _hand_moments(model, problem, t, spec["seed"], draw_noise)
+    train_step(model, optimizer, problem, t)  # the real update of step t
+    finish_step(model, problem, t, measured, layer_param_indices(model), weight_indices(model), rows)
+    expected_next = _hand_moments(model, problem, t + 1, spec["seed"], draw_noise)
+    table = pd.DataFrame(rows["moments"], columns=["step", "layer", "unit", "mean", "var", "mean_next", "var_next"])
+    assert (table["step"] == t).all() and len(table) == 2 * 3
+    for row in table.itertuples():
+        m, v = expected_t[row.layer]
+        m_next, v_next = expected_next[row.layer]
+        assert row.mean == pytest.approx(m[row.unit], abs=1e-5) and row.var == pytest.approx(v[row.unit], rel=1e-4)
+        assert row.mean_next == pytest.approx(m_next[row.unit], abs=1e-5)
+        assert row.var_next == pytest.approx(v_next[row.unit], rel=1e-4)
+    assert not np.allclose(table["mean"], table["mean_next"])
+
+
+def _hand_moments(model, problem, step, seed, draw_noise):
+    """Per-unit mean and biased variance of layers 1 and 2's noisy-BN outputs, in numpy
+    from the weights: linear map, batch normalization with batch statistics, then
+    Algorithm 1's noise of (seed, step, layer)."""
+    x = problem.batch(step)[0].double().numpy()
+    out = {}
+    for layer, block in enumerate(model.blocks[:2], start=1):
+        z = x @ block.linear.weight.detach().double().numpy().T
+        bn = block.norm.inner
+        zhat = (z - z.mean(0)) / np.sqrt(z.var(0) + bn.eps)
+        a = zhat * bn.weight.detach().double().numpy() + bn.bias.detach().double().numpy()
+        scale, shift = draw_noise(torch.Size(a.shape), seed, step, layer, torch.device("cpu"), torch.float32)
+        x = scale.double().numpy() * a + shift.double().numpy()
+        out[layer] = (x.mean(0), x.var(0))
+    return out

@@ -204,27 +204,35 @@ def curvature(curv: pd.DataFrame, net: str) -> plt.Figure:
 
 def moment_drift(moments: pd.DataFrame, net: str, lr: float, layers: list[int],
                  variants: list[str] | None = ("standard", "batchnorm", "noisy_batchnorm")) -> plt.Figure:
-    """Fig. 8: how far the per-unit mean and variance move between consecutive probe
-    steps, |mu_t+1 - mu_t| and |var_t+1 - var_t| (median over the layer's units)."""
+    """Fig. 8: how the per-unit mean and variance move. Rows 1-2: between two
+    successive steps, |mu_t+1 - mu_t| and |var_t+1 - var_t| (step t+1 after step t's
+    update, on its own minibatch and noise); rows 3-4: since the start, |mu_t - mu_0|
+    and |var_t - var_0|. Each point is the median over the layer's units."""
     _style()
     table = _require(moments[(moments["net"] == net) & np.isclose(moments["lr"], lr) & moments["layer"].isin(layers)],
                      f"{net} activation moments at lr {lr:g}")
     present = sorted(set(table["layer"]))
-    fig, axes = plt.subplots(2, len(present), figsize=(3.8 * len(present), 5.8), squeeze=False)
+    rows = [("|mu_t+1 - mu_t|", "dmean"), ("|var_t+1 - var_t|", "dvar"), ("|mu_t - mu_0|", "mean0"),
+            ("|var_t - var_0|", "var0")]
+    fig, axes = plt.subplots(len(rows), len(present), figsize=(3.8 * len(present), 2.7 * len(rows)), squeeze=False)
     for j, layer in enumerate(present):
         for variant in _variants(table, list(variants) if variants else None):
             unit = table[(table["layer"] == layer) & (table["variant"] == variant)].sort_values(["unit", "step"])
-            drift = unit.assign(dmean=unit.groupby("unit")["mean"].diff().abs(),
-                                dvar=unit.groupby("unit")["var"].diff().abs()).dropna(subset=["dmean"])
-            per_step = drift.groupby("step")[["dmean", "dvar"]].median()
-            axes[0, j].plot(per_step.index, per_step["dmean"], color=PALETTE[variant], marker=".", label=variant)
-            axes[1, j].plot(per_step.index, per_step["dvar"], color=PALETTE[variant], marker=".")
+            first = unit.groupby("unit")[["mean", "var"]].transform("first")
+            drift = unit.assign(dmean=(unit["mean_next"] - unit["mean"]).abs(),
+                                dvar=(unit["var_next"] - unit["var"]).abs(),
+                                mean0=(unit["mean"] - first["mean"]).abs(), var0=(unit["var"] - first["var"]).abs())
+            per_step = drift.groupby("step")[[column for _, column in rows]].median()
+            since_start = per_step.index > per_step.index.min()  # |x_0 - x_0| = 0 has no place on a log axis
+            for i, (_, column) in enumerate(rows):
+                shown = per_step if i < 2 else per_step[since_start]
+                axes[i, j].plot(shown.index, shown[column], color=PALETTE[variant], marker=".",
+                                label=variant if i == 0 else None)
         axes[0, j].set_title(f"{net.upper()} layer #{layer}, lr = {lr:g}")
-        axes[0, j].set_ylabel("|mu_t+1 - mu_t|")
-        axes[1, j].set_ylabel("|var_t+1 - var_t|")
-        axes[1, j].set_xlabel("step")
-        for ax in axes[:, j]:
-            ax.set_yscale("log")
+        for i, (label, _) in enumerate(rows):
+            axes[i, j].set_ylabel(label)
+            axes[i, j].set_yscale("log")
+        axes[-1, j].set_xlabel("step")
     fig.tight_layout()
     _legend(fig)
     return fig

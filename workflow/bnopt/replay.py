@@ -66,7 +66,9 @@ def empty_tables() -> dict[str, pd.DataFrame]:
                             "grad_change_max", "effective_beta", "forwards", "backwards", "seconds"],
         "ics": ["step", "layer", "l2", "cosine"],
         "activations": ["step", "layer", "unit", "value"],
-        "moments": ["step", "layer", "unit", "mean", "var"],
+        # mean, var at step t; mean_next, var_next at t + 1, after step t's update, on step
+        # t + 1's minibatch and noise (Fig. 8's "two successive steps").
+        "moments": ["step", "layer", "unit", "mean", "var", "mean_next", "var_next"],
         "curvature": ["step", "top_eigenvalue", "iterations", "two_over_lr"],
     }
     return {name: pd.DataFrame({c: pd.Series(dtype="float64") for c in cols}) for name, cols in columns.items()}
@@ -92,10 +94,8 @@ def measure_step(model, problem, spec: dict, probe: dict, step: int, rows: dict)
         loss, grad = evaluator.loss_and_grad(params)
     recorder.remove()
 
+    moments = {layer: unit_moments(output) for layer, output in recorder.outputs.items()}
     for layer, output in sorted(recorder.outputs.items()):
-        means, variances = unit_moments(output)
-        for unit, (m, v) in enumerate(zip(means.tolist(), variances.tolist())):
-            rows["moments"].append((step, layer, unit, m, v))
         for unit in chosen_units(spec["seed"], layer, output.shape[1], probe["activations"]["units"]):
             values = unit_values(output, unit)
             keep = sample_positions(spec["seed"], step, layer, values.numel(), probe["activations"]["samples"])
@@ -107,18 +107,36 @@ def measure_step(model, problem, spec: dict, probe: dict, step: int, rows: dict)
     points = landscape(evaluator, params, grad, etas)
     for p in points:
         rows["landscape"].append((step, p.eta, p.eta / spec["lr"], p.loss, p.grad_change, p.beta))
-    return dict(evaluator=evaluator, params=params, grad=grad, loss=loss, points=points,
+    return dict(evaluator=evaluator, params=params, grad=grad, loss=loss, points=points, moments=moments,
                 seconds=time.perf_counter() - started)
 
 
-def finish_step(model, step: int, measured: dict, groups, weights, rows: dict) -> None:
-    """ICS needs this step's real update: measure it, then write the step's summary
-    (with the passes and seconds the measurements took, the update's replay excluded)."""
+def moments_at(model, problem, step: int, layers: list[int]) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
+    """Per-unit mean and variance of the chosen layers' outputs for `model` on the
+    minibatch and noise of `step` (train mode, on a private copy)."""
+    evaluator = StepEvaluator.at_step(model, problem, step)
+    recorder = ActivationRecorder(evaluator.model, layers)
+    with torch.no_grad():
+        evaluator.model(evaluator.x)
+    recorder.remove()
+    return {layer: unit_moments(output) for layer, output in recorder.outputs.items()}
+
+
+def finish_step(model, problem, step: int, measured: dict, groups, weights, rows: dict) -> None:
+    """What needs this step's real update (the model is now at step + 1): ICS, and the
+    moments at step + 1 on its own minibatch and noise. Then the step's summary, with
+    the passes and seconds the measurements took (the update's replay excluded)."""
     evaluator, points = measured["evaluator"], measured["points"]
     after = [p.detach().clone() for p in model.parameters()]
     started = time.perf_counter()
     for s in internal_covariate_shift(evaluator, measured["params"], after, measured["grad"], groups, weights):
         rows["ics"].append((step, s.layer, s.l2, s.cosine))
+    following = moments_at(model, problem, step + 1, sorted(measured["moments"]))
+    for layer, (means, variances) in sorted(measured["moments"].items()):
+        means_next, variances_next = following[layer]
+        for unit, values in enumerate(zip(means.tolist(), variances.tolist(), means_next.tolist(),
+                                          variances_next.tolist())):
+            rows["moments"].append((step, layer, unit, *values))
     seconds = measured["seconds"] + time.perf_counter() - started
     losses = [p.loss for p in points]
     changes = [p.grad_change for p in points]
@@ -187,7 +205,7 @@ def probe_segment(spec: dict, probe: dict, data_path: str | None, checkpoints: s
             replay(step)
         measured = measure_step(model, problem, spec, probe, target, rows)
         replay(target)
-        finish_step(model, target, measured, groups, weights, rows)
+        finish_step(model, problem, target, measured, groups, weights, rows)
         position = target + 1
         if log:
             print(f"step {target}: measured (replayed from step {newest}, every replayed loss matches)", file=log,
