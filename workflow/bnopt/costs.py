@@ -6,10 +6,11 @@ training manifests and probe tables.
 Per run: the training job's wall time, the sum of its probe jobs' wall times and
 their ratio; per probe point (medians): the forward and backward passes counted
 while measuring, against the minimum the measurements need (1 gradient, one
-gradient per step length, one per layer after the first for ICS, and the
-Lanczos products, each a pass back through the gradient's graph that counts as
-two backward passes), and the seconds spent measuring, also in training steps of
-the same run (its training job's seconds per step).
+gradient per step length, one per layer after the first for ICS, the Lanczos
+products, each a pass back through the gradient's graph that counts as two
+backward passes, and one forward pass at the next step for the moments), and the
+seconds spent measuring, also in training steps of the same run (its training
+job's seconds per step).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def run_costs(results: Path, logs: Path, net: str | None = None) -> pd.DataFrame
             manifest = json.loads((results / run / "train" / "manifest.json").read_text())
             step_s = manifest["wall_time_s"] / max(manifest["steps_completed"], 1)
             row.update(
-                forwards=points["forwards"].median(), min_forwards=1 + landscape_points + (layers - 1),
+                forwards=points["forwards"].median(), min_forwards=1 + landscape_points + (layers - 1) + 1,
                 backwards=points["backwards"].median(),
                 min_backwards=1 + landscape_points + (layers - 1) + 2 * hvps, hvps=hvps,
                 point_s=points["seconds"].median(), step_s=step_s,

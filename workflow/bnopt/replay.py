@@ -132,6 +132,7 @@ def finish_step(model, problem, step: int, measured: dict, groups, weights, rows
     for s in internal_covariate_shift(evaluator, measured["params"], after, measured["grad"], groups, weights):
         rows["ics"].append((step, s.layer, s.l2, s.cosine))
     following = moments_at(model, problem, step + 1, sorted(measured["moments"]))
+    evaluator.evaluations += 1  # that forward pass at step + 1, in the point's cost
     for layer, (means, variances) in sorted(measured["moments"].items()):
         means_next, variances_next = following[layer]
         for unit, values in enumerate(zip(means.tolist(), variances.tolist(), means_next.tolist(),
