@@ -138,6 +138,20 @@ def moment_drift(moments: pd.DataFrame) -> float:
     return float(drifts.median()) if len(drifts) else math.nan
 
 
+def _median_over_samples(activations: pd.DataFrame, statistic) -> float:
+    """Median over (layer, unit, step) of `statistic` of the standardized sampled
+    values (groups of fewer than 4 values, or constant ones, are skipped)."""
+    if activations.empty:
+        return math.nan
+    values = []
+    for _, group in activations.groupby(["seed", "layer", "unit", "step"]):
+        x = group["value"].to_numpy(dtype=float)
+        sd = x.std()
+        if len(x) > 3 and sd > 0:
+            values.append(statistic((x - x.mean()) / sd))
+    return float(np.median(values)) if values else math.nan
+
+
 def gaussian_distance(activations: pd.DataFrame) -> float:
     """Median over (layer, unit, step) of the Kolmogorov-Smirnov distance between the
     sampled values and the normal distribution with their own mean and std
@@ -147,29 +161,13 @@ def gaussian_distance(activations: pd.DataFrame) -> float:
     a histogram can fail to look Gaussian by its skew, its tails or its modes, and this
     distance sees each; excess kurtosis sees only tails, is 0 for some clearly
     non-Gaussian shapes and is carried by a few outliers."""
-    if activations.empty:
-        return math.nan
-    values = []
-    for _, group in activations.groupby(["seed", "layer", "unit", "step"]):
-        x = group["value"].to_numpy(dtype=float)
-        sd = x.std()
-        if len(x) > 3 and sd > 0:
-            values.append(stats.kstest((x - x.mean()) / sd, "norm").statistic)
-    return float(np.median(values)) if values else math.nan
+    return _median_over_samples(activations, lambda z: stats.kstest(z, "norm").statistic)
 
 
 def excess_kurtosis(activations: pd.DataFrame) -> float:
     """Median over (layer, unit, step) of the sampled values' |excess kurtosis|:
     0 for a Gaussian, large for heavy-tailed or spiky distributions."""
-    if activations.empty:
-        return math.nan
-    values = []
-    for _, group in activations.groupby(["seed", "layer", "unit", "step"]):
-        x = group["value"].to_numpy(dtype=float)
-        sd = x.std()
-        if len(x) > 3 and sd > 0:
-            values.append(abs(((x - x.mean()) ** 4).mean() / sd**4 - 3.0))
-    return float(np.median(values)) if values else math.nan
+    return _median_over_samples(activations, lambda z: abs((z**4).mean() - 3.0))
 
 
 def claim_2(training: pd.DataFrame, moments: pd.DataFrame) -> list[dict]:
