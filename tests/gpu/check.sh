@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
-# The GPU checks, in one run of at most ~10 minutes on one GPU: what a session with a
+# The GPU checks, in one run of at most ~9.5 minutes on one GPU: what a session with a
 # lent GPU runs (bash tests/gpu/check.sh), then puts the numbers in the README's Speed
 # section, naming the GPU. Every number is printed; the exactness tests fail loudly.
+# The GPU machines have no Snakemake to resolve the paper config's defaults: first, here,
+# `python tests/gpu/jobtimes.py resolve --out .gpu/paper.json`, and carry .gpu along.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 py="${PYTHON:-.venv/bin/python}"
+export PYTHONPATH="$PWD/workflow${PYTHONPATH:+:$PYTHONPATH}"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 "$py" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name())"
 
-echo "== VGG-16 full width, batch 128, CIFAR-shaped random data: bare step / bnopt loop / DataLoader loop"
-timeout 240 "$py" -m bnopt bench-train --arch vgg16 --width 1.0 --steps 50 --repeats 3 --workers 4 --device cuda
-echo "== the deep linear net, every variant (ms per step)"
-timeout 120 "$py" -m bnopt bench-train --net dln --steps 300 --repeats 3 --device cuda
 echo "== exactness on CUDA: a resumed run and each probe replay equal the unbroken run bit for bit"
-timeout 240 "$py" -m pytest -q -p no:cacheprovider tests/test_cuda.py
+timeout 180 "$py" -m pytest -q -p no:cacheprovider tests/test_cuda.py
+echo "== per-job times of the paper config's VGG-16 runs, CIFAR-shaped random data"
+timeout 180 "$py" -u tests/gpu/jobtimes.py time --resolved "${RESOLVED:-.gpu/paper.json}" --device cuda --steps 300
+echo "== VGG-16 full width, batch 128, CIFAR-shaped random data: bare step / bnopt loop / DataLoader loop"
+timeout 120 "$py" -m bnopt bench-train --arch vgg16 --width 1.0 --steps 50 --repeats 3 --workers 4 --device cuda
+echo "== the deep linear net, every variant (ms per step)"
+timeout 120 "$py" -u -m bnopt bench-train --net dln --steps 100 --warmup 20 --repeats 2 --device cuda
