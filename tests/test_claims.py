@@ -6,8 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bnopt.claims import (FAILS, HOLDS, NOT_MEASURED, check_claims, claim_1, claim_3, claim_4, excess_kurtosis,
+from bnopt.claims import (FAILS, HOLDS, HOLDS_MOST, MIXED, MOOT, NOT_MEASURED, SeedTables, aggregate, check_claims,
+                          claim_1, claim_3, claim_4, did_not_train, effect_interval, excess_kurtosis,
                           gaussian_distance, moment_drift, steps_to_accuracy)
+
+
+def _split(**tables):
+    return SeedTables(tables)
 
 
 def _training(runs, steps=100):
@@ -36,7 +41,7 @@ def test_steps_to_accuracy_uses_the_smoothed_curve():
 def test_claim_1_holds_when_batchnorm_is_faster_and_survives_a_large_lr():
     table = _training({("batchnorm", 0.1): step_up(10), ("standard", 0.1): step_up(50),
                        ("batchnorm", 0.5): step_up(10), ("standard", 0.5): lambda t: 0.1})
-    rows = pd.DataFrame(claim_1(table))
+    rows = pd.DataFrame(claim_1(_split(training=table)))
     assert list(rows["verdict"]) == [HOLDS, HOLDS, HOLDS]
     assert "steps batchnorm = 14; steps standard = 54" in rows["numbers"].iloc[0]
     assert "steps standard = never" in rows["numbers"].iloc[1]
@@ -44,16 +49,16 @@ def test_claim_1_holds_when_batchnorm_is_faster_and_survives_a_large_lr():
 
 def test_claim_1_fails_when_standard_is_faster_and_is_unmeasured_without_runs():
     table = _training({("batchnorm", 0.1): step_up(60), ("standard", 0.1): step_up(10)})
-    rows = pd.DataFrame(claim_1(table))
+    rows = pd.DataFrame(claim_1(_split(training=table)))
     assert rows["verdict"].iloc[0] == FAILS
     assert rows["verdict"].iloc[1] == NOT_MEASURED  # no lr >= 0.5 in this config
     only_bn = _training({("batchnorm", 0.1): step_up(10)})
-    assert [r["verdict"] for r in claim_1(only_bn)] == [NOT_MEASURED]
+    assert [r["verdict"] for r in claim_1(_split(training=only_bn))] == [NOT_MEASURED]
 
 
 def test_a_diverged_run_does_not_train():
     table = _training({("batchnorm", 0.5): step_up(10), ("standard", 0.5): lambda t: 0.1 if t < 3 else math.nan})
-    rows = pd.DataFrame(claim_1(table))
+    rows = pd.DataFrame(claim_1(_split(training=table)))
     assert rows["verdict"].iloc[-1] == HOLDS
     assert "final accuracy standard = 0" in rows["numbers"].iloc[-1]
 
@@ -71,9 +76,9 @@ def _ics(l2_bn, l2_std, cos_bn, cos_std):
 @pytest.mark.parametrize("l2_bn, cos_bn, verdict", [(2.0, 0.5, HOLDS), (1.0, 0.94, HOLDS),
                                                     (0.5, 0.5, FAILS), (2.0, 0.99, FAILS)])
 def test_claim_3_rule(l2_bn, cos_bn, verdict):
-    rows = [r for r in claim_3(_ics(l2_bn, 1.0, cos_bn, 0.9)) if r["net"] == "dln"]
+    rows = [r for r in claim_3(_split(ics=_ics(l2_bn, 1.0, cos_bn, 0.9))) if r["net"] == "dln"]
     assert [r["verdict"] for r in rows] == [verdict]
-    assert [r["verdict"] for r in claim_3(_ics(1, 1, 1, 1)) if r["net"] == "vgg"] == [NOT_MEASURED]
+    assert [r["verdict"] for r in claim_3(_split(ics=_ics(1, 1, 1, 1))) if r["net"] == "vgg"] == [NOT_MEASURED]
 
 
 def _landscape(scale_bn, iqr_bn=1.0):
@@ -87,9 +92,9 @@ def _landscape(scale_bn, iqr_bn=1.0):
 
 
 def test_claim_4_rule():
-    assert [r["verdict"] for r in claim_4(_landscape(0.5, 0.5)) if r["net"] == "vgg"] == [HOLDS]
-    assert [r["verdict"] for r in claim_4(_landscape(0.5, 2.0)) if r["net"] == "vgg"] == [FAILS]  # not steadier
-    assert [r["verdict"] for r in claim_4(_landscape(2.0)) if r["net"] == "vgg"] == [FAILS]
+    assert [r["verdict"] for r in claim_4(_split(landscape_steps=_landscape(0.5, 0.5))) if r["net"] == "vgg"] == [HOLDS]
+    assert [r["verdict"] for r in claim_4(_split(landscape_steps=_landscape(0.5, 2.0))) if r["net"] == "vgg"] == [FAILS]  # not steadier
+    assert [r["verdict"] for r in claim_4(_split(landscape_steps=_landscape(2.0))) if r["net"] == "vgg"] == [FAILS]
 
 
 def test_distribution_statistics():
@@ -121,3 +126,75 @@ def test_the_claims_table_covers_every_claim_even_when_nothing_was_measured():
     table = check_claims(empty, empty, empty, empty, empty)
     assert set(table["claim"]) == {1, 2, 3, 4, 5}
     assert set(table["verdict"]) == {NOT_MEASURED}
+
+
+@pytest.mark.parametrize("verdicts, expected", [
+    ([HOLDS, HOLDS, HOLDS], (HOLDS, 3, 3)),
+    ([HOLDS, HOLDS, FAILS], (HOLDS_MOST, 2, 3)),
+    ([HOLDS, FAILS], (MIXED, 1, 2)),
+    ([HOLDS, FAILS, FAILS], (FAILS, 1, 3)),
+    ([HOLDS, MOOT], (HOLDS, 1, 1)),  # a moot seed is not counted
+    ([MOOT, MOOT], (MOOT, 0, 0)),
+    ([NOT_MEASURED], (NOT_MEASURED, 0, 0)),
+    ([FAILS], (FAILS, 0, 1)),
+])
+def test_aggregate_verdict(verdicts, expected):
+    assert aggregate(verdicts) == expected
+
+
+def _seeded(runs_by_seed, steps=100):
+    """{seed: {(variant, lr): accuracy function}} -> one training table."""
+    return pd.concat([_training(runs, steps).assign(seed=seed) for seed, runs in runs_by_seed.items()],
+                     ignore_index=True)
+
+
+def test_claim_1_seed_by_seed_with_k_of_n_and_a_bootstrap_interval():
+    # Seeds 0-2: batchnorm reaches 90% at steps 10, 20, 60 (+4: the 5-step smoothing), standard at 50 in each.
+    table = _seeded({s: {("batchnorm", 0.1): step_up(at), ("standard", 0.1): step_up(50)}
+                     for s, at in enumerate((10, 20, 60))})
+    row = pd.DataFrame(claim_1(_split(training=table))).iloc[0]
+    assert row["verdict"] == HOLDS_MOST and (row["k"], row["n"]) == (2, 3)
+    assert row["holds_in"] == "2 of 3 seeds"
+    assert row["seed_verdicts"] == f"{HOLDS}, {HOLDS}, {FAILS}" and row["seeds"] == "0, 1, 2"
+    ratios = [14 / 54, 24 / 54, 64 / 54]
+    assert row["effect_median"] == pytest.approx(24 / 54)
+    assert row["effect_ci_low"] >= min(ratios) - 1e-12 and row["effect_ci_high"] <= max(ratios) + 1e-12
+    assert row["effect_ci_low"] < row["effect_median"] < row["effect_ci_high"]
+    assert "median over seeds: steps batchnorm = 24; steps standard = 54" == row["numbers"]
+    # Two seeds: no interval; one seed each way: mixed.
+    two = pd.DataFrame(claim_1(_split(training=table[table["seed"] != 1]))).iloc[0]
+    assert two["verdict"] == MIXED and math.isnan(two["effect_ci_low"])
+
+
+def test_a_comparison_with_a_network_that_did_not_train_is_moot():
+    # At lr 0.5 the standard network stays at chance in seed 0 and trains in seed 1.
+    table = _seeded({0: {("batchnorm", 0.5): step_up(10), ("standard", 0.5): lambda t: 0.1},
+                     1: {("batchnorm", 0.5): step_up(10), ("standard", 0.5): step_up(50)}})
+    steps = pd.concat([_landscape(0.5, 0.5).assign(seed=s, lr=0.5) for s in (0, 1)], ignore_index=True)
+    row = pd.DataFrame(claim_4(_split(training=table, landscape_steps=steps))).query("net == 'vgg'").iloc[0]
+    assert row["seed_verdicts"] == f"{MOOT}, {HOLDS}"
+    assert row["verdict"] == HOLDS and row["holds_in"] == "1 of 1 seeds"
+    assert row["moot_because"] == "seed 0: standard did not train (final smoothed accuracy 0.1 < twice chance, 0.2)"
+    only_seed_0 = pd.DataFrame(claim_4(_split(training=table[table["seed"] == 0],
+                                              landscape_steps=steps[steps["seed"] == 0]))).query("net == 'vgg'")
+    assert only_seed_0["verdict"].tolist() == [MOOT]
+    # Claim 1 is not moot there: a standard network that never trains is its point. Its
+    # large-lr rule holds in seed 0 only (in seed 1 the standard network trains at 0.5).
+    assert pd.DataFrame(claim_1(_split(training=table)))["verdict"].tolist() == [HOLDS, MIXED]
+
+
+def test_did_not_train():
+    run = lambda losses: pd.DataFrame(dict(net="dln", variant="standard", lr=0.1, seed=0, step=range(len(losses)),  # noqa: E731
+                                           loss=losses, accuracy=0.5))
+    assert did_not_train(run([10.0] * 50 + [1.0] * 50), "dln") is None
+    assert "did not train (final smoothed loss" in did_not_train(run([10.0] * 99 + [9.5]), "dln")
+    assert did_not_train(run([10.0, 5.0, math.inf, math.nan]), "dln") == "standard diverged at step 2"
+    assert did_not_train(run([]), "vgg") is None
+
+
+def test_effect_interval():
+    assert all(math.isnan(v) for v in effect_interval([1.0, 2.0]))
+    assert effect_interval([2.0, 2.0, 2.0]) == (2.0, 2.0)
+    low, high = effect_interval([1.0, 2.0, 3.0, 4.0, 5.0, math.inf])
+    assert 1.0 <= low < 3.0 < high <= 5.0  # the non-finite value is left out
+    assert effect_interval([1.0, 2.0, 3.0, 4.0, 5.0]) == (low, high)  # seeded: reproducible

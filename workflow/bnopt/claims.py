@@ -1,27 +1,44 @@
-"""The paper's five claims, each checked on the measured tables by an explicit rule.
+"""The paper's five claims, each checked on the measured tables by an explicit rule,
+seed by seed and across seeds.
 
-Every rule compares runs of one net at one learning rate and one seed set (medians
-over seeds where there are several); each row gives the claim, the comparison, the
-numbers, the rule, and a verdict: "holds", "does not hold", or "not measured by
-this config" when the runs or probes it needs are absent. A diverged run counts as
-not training (its loss is infinite from the diverged step on).
+A check compares runs of one net at one learning rate. Its rule is applied to each
+seed on its own (the variants of one seed share their data order, initialization
+scheme and, in the DLN, the target matrix A: a paired comparison), giving a verdict
+per seed: "holds", "does not hold", "moot" when a network the comparison rests on did
+not train in that seed (diverged, or its final smoothed accuracy is below twice
+chance: comparing landscapes with a network that never moved says nothing), or "not
+measured" when the seed lacks the probes. The row then carries "holds in k of n
+seeds" (n counts the seeds that were measured and not moot), the effect size of the
+rule's main quantity (its median over seeds, with a bootstrap 95% interval when n >= 3)
+and an aggregate verdict by AGGREGATE_RULE.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 HOLDS, FAILS, NOT_MEASURED = "holds", "does not hold", "not measured by this config"
+HOLDS_MOST, MIXED, MOOT = "holds in most seeds", "mixed", "moot"
+# Every verdict, best first: the order of the report's legend and colours.
+VERDICTS = (HOLDS, HOLDS_MOST, MIXED, FAILS, MOOT, NOT_MEASURED)
+AGGREGATE_RULE = ("over the seeds measured and not moot: holds in every one -> holds; in at least 2/3 -> holds in "
+                  "most seeds; in at most 1/3 -> does not hold; otherwise mixed; no seed left -> moot (a network the "
+                  "comparison rests on did not train in any seed) or not measured")
 TARGET_ACCURACY = 0.9  # claim 1: steps until the smoothed training accuracy first reaches it
 SMOOTHING = 0.05  # rolling window, as a fraction of the run's steps (at least 1 step)
 SIMILAR = 1.25  # claim 3: "similar" = within this factor
 COSINE_SLACK = 0.05  # claim 3: cos(G, G') "similar" = within this
 ACCURACY_SLACK = 0.05  # claims 2, 5: "trains about / at least as well" = final accuracy within this
 LOSS_SLACK = 1.10  # claim 5 on the DLN: final loss within this factor of BN's
+CHANCE = 0.1  # the VGG's datasets (CIFAR-10, digits) have ten classes
+NO_PROGRESS = 0.9  # a DLN "did not train" when its final smoothed loss is above this fraction of its first
+CONFIDENCE = 0.95
 
 CLAIMS = {
     1: "With BN, VGG trains faster at the same learning rate, and still trains at 0.5, where the standard network does not.",
@@ -30,11 +47,10 @@ CLAIMS = {
     4: "With BN the loss varies less along the gradient, the gradient changes less, and the effective beta is lower and steadier.",
     5: "l_p normalizations train at least as well as BN and smooth the landscape too, while their activation distributions are not Gaussian-like and move more.",
 }
-
-
-def _row(claim, net, lr, comparison, numbers, rule, verdict):
-    return dict(claim=claim, statement=CLAIMS[claim], net=net, lr=lr, comparison=comparison,
-                numbers="; ".join(f"{k} = {_fmt(v)}" for k, v in numbers.items()), rule=rule, verdict=verdict)
+COLUMNS = ["claim", "statement", "net", "lr", "comparison", "verdict", "k", "n", "holds_in", "effect",
+           "effect_median", "effect_ci_low", "effect_ci_high", "effect_per_seed", "seeds", "seed_verdicts",
+           "moot_because", "numbers", "rule", "aggregate_rule"]
+TABLE_NAMES = ("training", "evals", "landscape_steps", "ics", "moments", "activations")
 
 
 def _fmt(value) -> str:
@@ -101,31 +117,208 @@ def final_value(training: pd.DataFrame, column: str) -> float:
     return float(np.median(values)) if values else math.nan
 
 
-def claim_1(training: pd.DataFrame) -> list[dict]:
-    rows = []
+# --------------------------------------------------------------------------- seed by seed
+
+
+def did_not_train(run: pd.DataFrame, net: str) -> str | None:
+    """Why one run (one seed's training table) did not train, or None if it did (or
+    is absent): it diverged, or its final smoothed accuracy is below twice chance
+    (VGG), or its final smoothed loss is above NO_PROGRESS of its first (DLN)."""
+    if run.empty:
+        return None
+    run = run.sort_values("step")
+    variant = run["variant"].iloc[0]
+    bad = ~np.isfinite(run["loss"].to_numpy(dtype=float))
+    if bad.any():
+        return f"{variant} diverged at step {int(run['step'].to_numpy()[bad.argmax()])}"
+    if net == "vgg":
+        final = final_value(run, "accuracy")
+        if final < 2 * CHANCE:
+            return f"{variant} did not train (final smoothed accuracy {_fmt(final)} < twice chance, {2 * CHANCE:g})"
+    else:
+        final, first = final_value(run, "loss"), float(run["loss"].iloc[0])
+        if final > NO_PROGRESS * first:
+            return f"{variant} did not train (final smoothed loss {_fmt(final)} > {NO_PROGRESS:g} x its first, {_fmt(first)})"
+    return None
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """One seed's outcome of a rule: ok (None: that seed lacks the measurements),
+    the numbers the rule read, and the effect size."""
+    ok: bool | None
+    numbers: dict
+    effect: float = math.nan
+
+
+@dataclass(frozen=True)
+class Check:
+    """One row of the claims table: a rule applied to the runs of `variants` at
+    (net, lr), seed by seed. `references` are the networks the comparison rests on:
+    a seed in which one of them did not train is moot. `source` names the table
+    whose seeds count (the one holding the rule's measurements)."""
+    claim: int
+    net: str
+    lr: float
+    comparison: str
+    variants: tuple[str, ...]
+    references: tuple[str, ...]
+    rule: str
+    effect: str
+    judge: Callable[[dict], Judgement]
+    source: str = "training"
+
+
+class SeedTables:
+    """The measured tables split by seed once (the activations table is millions of
+    rows): `of(seed)` gives every table restricted to that seed."""
+
+    def __init__(self, tables: dict[str, pd.DataFrame]):
+        empty = pd.DataFrame(columns=["net", "variant", "lr", "seed", "step"])
+        self.tables = {name: tables.get(name, empty) for name in TABLE_NAMES}
+        self._split = {name: {int(s): part for s, part in t.groupby("seed")} if "seed" in t and len(t) else {}
+                       for name, t in self.tables.items()}
+
+    def of(self, seed: int) -> dict[str, pd.DataFrame]:
+        return {name: self._split[name].get(seed, self.tables[name].iloc[0:0]) for name in TABLE_NAMES}
+
+    def seeds(self, source: str, net: str, lr: float, variants: tuple[str, ...]) -> list[int]:
+        """The seeds in which `source` holds every one of `variants` at (net, lr)."""
+        table = self.tables[source]
+        if table.empty:
+            return []
+        common = None
+        for variant in variants:
+            have = set(_runs(table, net, variant, lr)["seed"].astype(int))
+            common = have if common is None else common & have
+        return sorted(common or [])
+
+
+def aggregate(verdicts: list[str]) -> tuple[str, int, int]:
+    """The aggregate verdict over per-seed verdicts by AGGREGATE_RULE, and k of n."""
+    counted = [v for v in verdicts if v in (HOLDS, FAILS)]
+    k, n = counted.count(HOLDS), len(counted)
+    if n == 0:
+        return (MOOT if MOOT in verdicts else NOT_MEASURED), 0, 0
+    if k == n:
+        return HOLDS, k, n
+    if k / n >= 2 / 3:
+        return HOLDS_MOST, k, n
+    if k / n <= 1 / 3:
+        return FAILS, k, n
+    return MIXED, k, n
+
+
+def effect_interval(values: list[float]) -> tuple[float, float]:
+    """A bootstrap 95% interval (percentile) of the median over seeds; NaN with fewer
+    than three finite values. Seeded, so the table is reproducible."""
+    x = np.asarray([v for v in values if math.isfinite(v)], dtype=float)
+    if len(x) < 3:
+        return math.nan, math.nan
+    if np.all(x == x[0]):
+        return float(x[0]), float(x[0])
+    result = stats.bootstrap((x,), np.median, confidence_level=CONFIDENCE, n_resamples=9999, method="percentile",
+                             rng=np.random.default_rng(0))
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def _median_numbers(per_seed: list[dict]) -> dict:
+    keys = list(dict.fromkeys(k for numbers in per_seed for k in numbers))
+    out = {}
+    for key in keys:
+        values = [float(numbers[key]) for numbers in per_seed if key in numbers]
+        values = [v for v in values if not math.isnan(v)]
+        out[key] = float(np.median(values)) if values else math.nan
+    return out
+
+
+def evaluate(check: Check, split: SeedTables) -> dict:
+    """The claims-table row of one check: its rule applied seed by seed, aggregated."""
+    seeds = split.seeds(check.source, check.net, check.lr, check.variants)
+    verdicts, effects, numbers, moot = [], [], [], []
+    for seed in seeds:
+        tables = split.of(seed)
+        reasons = [why for v in check.references
+                   if (why := did_not_train(_runs(tables["training"], check.net, v, check.lr), check.net))]
+        judged = check.judge(tables)
+        numbers.append(judged.numbers)
+        if reasons:
+            verdicts.append(MOOT)
+            moot.append(f"seed {seed}: " + "; ".join(reasons))
+        elif judged.ok is None:
+            verdicts.append(NOT_MEASURED)
+        else:
+            verdicts.append(_verdict(judged.ok))
+            effects.append(judged.effect)
+    verdict, k, n = aggregate(verdicts)
+    low, high = effect_interval(effects)
+    finite = [e for e in effects if not math.isnan(e)]
+    several = len(seeds) > 1
+    return dict(claim=check.claim, statement=CLAIMS[check.claim], net=check.net, lr=check.lr,
+                comparison=check.comparison, verdict=verdict, k=k, n=n,
+                holds_in=f"{k} of {n} seeds" if n else "-", effect=check.effect,
+                effect_median=float(np.median(finite)) if finite else math.nan, effect_ci_low=low, effect_ci_high=high,
+                effect_per_seed=", ".join(_fmt(e) for e in effects),
+                seeds=", ".join(map(str, seeds)), seed_verdicts=", ".join(verdicts), moot_because=" | ".join(moot),
+                numbers=("median over seeds: " if several else "")
+                + "; ".join(f"{k} = {_fmt(v)}" for k, v in _median_numbers(numbers).items()),
+                rule=check.rule + ("" if seeds else f" (needs {check.source} of {', '.join(check.variants)})"),
+                aggregate_rule=AGGREGATE_RULE)
+
+
+def unmeasured(claim: int, net: str, comparison: str, needs: str) -> dict:
+    """The row of a claim this config has no runs for."""
+    row = dict.fromkeys(COLUMNS, "")
+    row.update(claim=claim, statement=CLAIMS[claim], net=net, lr=math.nan, comparison=comparison,
+               verdict=NOT_MEASURED, k=0, n=0, holds_in="-", effect_median=math.nan, effect_ci_low=math.nan,
+               effect_ci_high=math.nan, rule=f"needs {needs}", aggregate_rule=AGGREGATE_RULE)
+    return row
+
+
+def _ratio(a: float, b: float) -> float:
+    if math.isnan(a) or math.isnan(b) or b == 0:
+        return math.nan
+    return a / b
+
+
+# --------------------------------------------------------------------------- the claims
+
+
+def claim_1(split: SeedTables) -> list[dict]:
+    training = split.tables["training"]
     lrs = _lrs_with(training, "vgg", ["standard", "batchnorm"])
     if not lrs:
-        return [_row(1, "vgg", math.nan, "batchnorm vs standard", {}, "needs VGG runs of both", NOT_MEASURED)]
+        return [unmeasured(1, "vgg", "batchnorm vs standard", "VGG runs of standard and batchnorm at one lr")]
     rule = (f"steps until the smoothed minibatch accuracy first reaches {TARGET_ACCURACY:.0%}: "
             "batchnorm reaches it, and sooner than standard (which may never)")
-    for lr in lrs:
-        bn = steps_to_accuracy(_runs(training, "vgg", "batchnorm", lr))
-        std = steps_to_accuracy(_runs(training, "vgg", "standard", lr))
-        rows.append(_row(1, "vgg", lr, "batchnorm vs standard", {"steps batchnorm": bn, "steps standard": std},
-                         rule, _verdict(math.isfinite(bn) and bn < std)))
+
+    def speed(lr):
+        def judge(t):
+            bn_run, std_run = (_runs(t["training"], "vgg", v, lr) for v in ("batchnorm", "standard"))
+            bn, std = steps_to_accuracy(bn_run), steps_to_accuracy(std_run)
+            length = float(max(len(bn_run), len(std_run)))
+            return Judgement(math.isfinite(bn) and bn < std, {"steps batchnorm": bn, "steps standard": std},
+                             _ratio(min(bn, length), min(std, length)))
+        return judge
+
+    checks = [Check(1, "vgg", lr, "batchnorm vs standard", ("batchnorm", "standard"), (), rule,
+                    "steps to the target, batchnorm / standard (never = the run's length)", speed(lr)) for lr in lrs]
     largest = max(lrs)
-    bn_acc = final_value(_runs(training, "vgg", "batchnorm", largest), "accuracy")
-    std_acc = final_value(_runs(training, "vgg", "standard", largest), "accuracy")
+
+    def survives(t):
+        bn, std = (final_value(_runs(t["training"], "vgg", v, largest), "accuracy") for v in ("batchnorm", "standard"))
+        ok = bn >= TARGET_ACCURACY > std if largest >= 0.5 else None
+        return Judgement(ok, {"final accuracy batchnorm": bn, "final accuracy standard": std}, bn - std)
+
     rule = (f"at the largest lr ({largest:g}): batchnorm's final smoothed accuracy reaches {TARGET_ACCURACY:.0%}, "
-            "standard's does not")
-    verdict = _verdict(bn_acc >= TARGET_ACCURACY > std_acc) if largest >= 0.5 else NOT_MEASURED
-    rows.append(_row(1, "vgg", largest, "batchnorm vs standard, large lr",
-                     {"final accuracy batchnorm": bn_acc, "final accuracy standard": std_acc},
-                     rule + ("" if largest >= 0.5 else " (needs an lr of 0.5 or more)"), verdict))
-    return rows
+            "standard's does not" + ("" if largest >= 0.5 else " (needs an lr of 0.5 or more)"))
+    checks.append(Check(1, "vgg", largest, "batchnorm vs standard, large lr", ("batchnorm", "standard"), (), rule,
+                        "final smoothed accuracy, batchnorm - standard", survives))
+    return [evaluate(c, split) for c in checks]
 
 
 # --------------------------------------------------------------------------- distributions
+
 
 
 def moment_drift(moments: pd.DataFrame) -> float:
@@ -170,51 +363,63 @@ def excess_kurtosis(activations: pd.DataFrame) -> float:
     return _median_over_samples(activations, lambda z: abs((z**4).mean() - 3.0))
 
 
-def claim_2(training: pd.DataFrame, moments: pd.DataFrame) -> list[dict]:
-    lrs = _lrs_with(training, "vgg", ["batchnorm", "noisy_batchnorm", "standard"])
+def claim_2(split: SeedTables) -> list[dict]:
+    variants = ("batchnorm", "noisy_batchnorm", "standard")
+    lrs = _lrs_with(split.tables["training"], "vgg", list(variants))
     if not lrs:
-        return [_row(2, "vgg", math.nan, "noisy_batchnorm vs batchnorm and standard", {},
-                     "needs VGG runs of standard, batchnorm and noisy_batchnorm at one lr", NOT_MEASURED)]
-    rows = []
+        return [unmeasured(2, "vgg", "noisy_batchnorm vs batchnorm and standard",
+                           "VGG runs of standard, batchnorm and noisy_batchnorm at one lr")]
     rule = (f"noisy_batchnorm's final smoothed accuracy is within {ACCURACY_SLACK:.0%} of batchnorm's, and its "
             "median |mu_t+1 - mu_t| (from each probed step to the next step) at the probed layers exceeds "
             "standard's")
-    for lr in lrs:
-        acc_bn = final_value(_runs(training, "vgg", "batchnorm", lr), "accuracy")
-        acc_noisy = final_value(_runs(training, "vgg", "noisy_batchnorm", lr), "accuracy")
-        drift_noisy = moment_drift(_runs(moments, "vgg", "noisy_batchnorm", lr))
-        drift_std = moment_drift(_runs(moments, "vgg", "standard", lr))
-        numbers = {"final accuracy noisy_batchnorm": acc_noisy, "final accuracy batchnorm": acc_bn,
-                   "|dmu| noisy_batchnorm": drift_noisy, "|dmu| standard": drift_std}
-        if math.isnan(drift_noisy) or math.isnan(drift_std):
-            rows.append(_row(2, "vgg", lr, "noisy_batchnorm vs batchnorm and standard", numbers,
-                             rule + " (needs activation probes of both)", NOT_MEASURED))
-            continue
-        ok = acc_noisy >= acc_bn - ACCURACY_SLACK and drift_noisy > drift_std
-        rows.append(_row(2, "vgg", lr, "noisy_batchnorm vs batchnorm and standard", numbers, rule, _verdict(ok)))
-    return rows
+
+    def judge_at(lr):
+        def judge(t):
+            acc_bn, acc_noisy = (final_value(_runs(t["training"], "vgg", v, lr), "accuracy")
+                                 for v in ("batchnorm", "noisy_batchnorm"))
+            drift_noisy, drift_std = (moment_drift(_runs(t["moments"], "vgg", v, lr))
+                                      for v in ("noisy_batchnorm", "standard"))
+            numbers = {"final accuracy noisy_batchnorm": acc_noisy, "final accuracy batchnorm": acc_bn,
+                       "|dmu| noisy_batchnorm": drift_noisy, "|dmu| standard": drift_std}
+            if math.isnan(drift_noisy) or math.isnan(drift_std):
+                return Judgement(None, numbers)
+            return Judgement(acc_noisy >= acc_bn - ACCURACY_SLACK and drift_noisy > drift_std, numbers,
+                             _ratio(drift_noisy, drift_std))
+        return judge
+
+    return [evaluate(Check(2, "vgg", lr, "noisy_batchnorm vs batchnorm and standard", variants,
+                           ("batchnorm", "standard"), rule, "|dmu|, noisy_batchnorm / standard", judge_at(lr)), split)
+            for lr in lrs]
 
 
 # --------------------------------------------------------------------------- probes
 
 
-def claim_3(ics: pd.DataFrame) -> list[dict]:
+def claim_3(split: SeedTables) -> list[dict]:
     rows = []
     rule = (f"medians over probe steps and layers >= 2: ||G - G'|| with batchnorm >= standard's / {SIMILAR}, "
             f"and cos(G, G') with batchnorm <= standard's + {COSINE_SLACK}")
+    ics = split.tables["ics"]
     for net in ("vgg", "dln"):
-        lrs = _lrs_with(ics[ics["layer"] >= 2], net, ["standard", "batchnorm"])
+        lrs = _lrs_with(ics[ics["layer"] >= 2], net, ["standard", "batchnorm"]) if len(ics) else []
         if not lrs:
-            rows.append(_row(3, net, math.nan, "batchnorm vs standard", {}, "needs ICS probes of both",
-                             NOT_MEASURED))
-        for lr in lrs:
-            bn, std = (_runs(ics[ics["layer"] >= 2], net, v, lr) for v in ("batchnorm", "standard"))
-            l2_bn, l2_std = bn["l2"].median(), std["l2"].median()
-            cos_bn, cos_std = bn["cosine"].median(), std["cosine"].median()
-            ok = l2_bn >= l2_std / SIMILAR and cos_bn <= cos_std + COSINE_SLACK
-            rows.append(_row(3, net, lr, "batchnorm vs standard",
-                             {"l2 batchnorm": l2_bn, "l2 standard": l2_std, "cos batchnorm": cos_bn,
-                              "cos standard": cos_std}, rule, _verdict(ok)))
+            rows.append(unmeasured(3, net, "batchnorm vs standard", "ICS probes of standard and batchnorm"))
+
+        def judge_at(net, lr):
+            def judge(t):
+                deep = t["ics"][t["ics"]["layer"] >= 2]
+                bn, std = (_runs(deep, net, v, lr) for v in ("batchnorm", "standard"))
+                l2_bn, l2_std = bn["l2"].median(), std["l2"].median()
+                cos_bn, cos_std = bn["cosine"].median(), std["cosine"].median()
+                numbers = {"l2 batchnorm": l2_bn, "l2 standard": l2_std, "cos batchnorm": cos_bn,
+                           "cos standard": cos_std}
+                return Judgement(l2_bn >= l2_std / SIMILAR and cos_bn <= cos_std + COSINE_SLACK, numbers,
+                                 _ratio(l2_bn, l2_std))
+            return judge
+
+        rows += [evaluate(Check(3, net, lr, "batchnorm vs standard", ("batchnorm", "standard"),
+                                ("batchnorm", "standard"), rule, "||G - G'||, batchnorm / standard",
+                                judge_at(net, lr), source="ics"), split) for lr in lrs]
     return rows
 
 
@@ -230,70 +435,77 @@ def landscape_summary(steps: pd.DataFrame) -> dict[str, float]:
     }
 
 
-def claim_4(landscape_steps: pd.DataFrame) -> list[dict]:
+def claim_4(split: SeedTables) -> list[dict]:
     rows = []
     rule = ("medians over probe steps: batchnorm's loss range, gradient-change range and effective beta are "
             "lower than standard's, and so is the interquartile range of its effective beta")
+    steps = split.tables["landscape_steps"]
     for net in ("vgg", "dln"):
-        lrs = _lrs_with(landscape_steps, net, ["standard", "batchnorm"])
+        lrs = _lrs_with(steps, net, ["standard", "batchnorm"]) if len(steps) else []
         if not lrs:
-            rows.append(_row(4, net, math.nan, "batchnorm vs standard", {}, "needs landscape probes of both",
-                             NOT_MEASURED))
-        for lr in lrs:
-            bn = landscape_summary(_runs(landscape_steps, net, "batchnorm", lr))
-            std = landscape_summary(_runs(landscape_steps, net, "standard", lr))
-            numbers = {f"{k} {v}": s[k] for k in bn for v, s in (("batchnorm", bn), ("standard", std))}
-            ok = all(bn[k] < std[k] for k in bn)
-            rows.append(_row(4, net, lr, "batchnorm vs standard", numbers, rule, _verdict(ok)))
+            rows.append(unmeasured(4, net, "batchnorm vs standard", "landscape probes of standard and batchnorm"))
+
+        def judge_at(net, lr):
+            def judge(t):
+                bn, std = (landscape_summary(_runs(t["landscape_steps"], net, v, lr)) for v in ("batchnorm", "standard"))
+                numbers = {f"{k} {v}": s[k] for k in bn for v, s in (("batchnorm", bn), ("standard", std))}
+                return Judgement(all(bn[k] < std[k] for k in bn), numbers,
+                                 _ratio(bn["effective beta"], std["effective beta"]))
+            return judge
+
+        rows += [evaluate(Check(4, net, lr, "batchnorm vs standard", ("batchnorm", "standard"),
+                                ("batchnorm", "standard"), rule, "effective beta, batchnorm / standard",
+                                judge_at(net, lr), source="landscape_steps"), split) for lr in lrs]
     return rows
 
 
-def claim_5(training: pd.DataFrame, landscape_steps: pd.DataFrame, moments: pd.DataFrame,
-            activations: pd.DataFrame) -> list[dict]:
+def claim_5(split: SeedTables) -> list[dict]:
     rows = []
+    training = split.tables["training"]
     for net in ("vgg", "dln"):
         found = False
+        metric = "accuracy" if net == "vgg" else "loss"
+        train_rule = (f"final accuracy within {ACCURACY_SLACK:.0%} of batchnorm's" if net == "vgg"
+                      else f"final loss within {LOSS_SLACK}x batchnorm's")
+        rule = (f"{train_rule}; median effective beta below standard's; its activations' median distance "
+                "from a Gaussian (KS to the fitted normal) and its median |mu_t+1 - mu_t| (successive "
+                "steps) above batchnorm's")
         for p in ("l1", "l2", "linf"):
             for lr in _lrs_with(training, net, [p, "batchnorm", "standard"]):
                 found = True
-                if net == "vgg":
-                    mine = final_value(_runs(training, net, p, lr), "accuracy")
-                    bn = final_value(_runs(training, net, "batchnorm", lr), "accuracy")
-                    trains, train_rule = mine >= bn - ACCURACY_SLACK, f"final accuracy within {ACCURACY_SLACK:.0%} of batchnorm's"
-                else:
-                    mine = final_value(_runs(training, net, p, lr), "loss")
-                    bn = final_value(_runs(training, net, "batchnorm", lr), "loss")
-                    trains, train_rule = mine <= LOSS_SLACK * bn, f"final loss within {LOSS_SLACK}x batchnorm's"
-                beta = landscape_summary(_runs(landscape_steps, net, p, lr))["effective beta"]
-                beta_std = landscape_summary(_runs(landscape_steps, net, "standard", lr))["effective beta"]
-                shape, shape_bn = (gaussian_distance(_runs(activations, net, v, lr)) for v in (p, "batchnorm"))
-                kurt, kurt_bn = (excess_kurtosis(_runs(activations, net, v, lr)) for v in (p, "batchnorm"))
-                drift, drift_bn = (moment_drift(_runs(moments, net, v, lr)) for v in (p, "batchnorm"))
-                numbers = {f"final {'accuracy' if net == 'vgg' else 'loss'} {p}": mine,
-                           f"final {'accuracy' if net == 'vgg' else 'loss'} batchnorm": bn,
-                           f"effective beta {p}": beta, "effective beta standard": beta_std,
-                           f"distance from Gaussian {p}": shape, "distance from Gaussian batchnorm": shape_bn,
-                           f"|excess kurtosis| {p}": kurt, "|excess kurtosis| batchnorm": kurt_bn,
-                           f"|dmu| {p}": drift, "|dmu| batchnorm": drift_bn}
-                rule = (f"{train_rule}; median effective beta below standard's; its activations' median distance "
-                        "from a Gaussian (KS to the fitted normal) and its median |mu_t+1 - mu_t| (successive "
-                        "steps) above batchnorm's")
-                needed = [beta, beta_std, shape, shape_bn, drift, drift_bn]
-                if any(math.isnan(v) for v in needed):
-                    verdict = NOT_MEASURED
-                else:
-                    verdict = _verdict(trains and beta < beta_std and shape > shape_bn and drift > drift_bn)
-                rows.append(_row(5, net, lr, f"{p} vs batchnorm and standard", numbers, rule, verdict))
+
+                def judge(t, p=p, lr=lr, net=net):
+                    mine, bn = (final_value(_runs(t["training"], net, v, lr), metric) for v in (p, "batchnorm"))
+                    trains = mine >= bn - ACCURACY_SLACK if net == "vgg" else mine <= LOSS_SLACK * bn
+                    beta, beta_std = (landscape_summary(_runs(t["landscape_steps"], net, v, lr))["effective beta"]
+                                      for v in (p, "standard"))
+                    shape, shape_bn = (gaussian_distance(_runs(t["activations"], net, v, lr)) for v in (p, "batchnorm"))
+                    kurt, kurt_bn = (excess_kurtosis(_runs(t["activations"], net, v, lr)) for v in (p, "batchnorm"))
+                    drift, drift_bn = (moment_drift(_runs(t["moments"], net, v, lr)) for v in (p, "batchnorm"))
+                    numbers = {f"final {metric} {p}": mine, f"final {metric} batchnorm": bn,
+                               f"effective beta {p}": beta, "effective beta standard": beta_std,
+                               f"distance from Gaussian {p}": shape, "distance from Gaussian batchnorm": shape_bn,
+                               f"|excess kurtosis| {p}": kurt, "|excess kurtosis| batchnorm": kurt_bn,
+                               f"|dmu| {p}": drift, "|dmu| batchnorm": drift_bn}
+                    if any(math.isnan(v) for v in (beta, beta_std, shape, shape_bn, drift, drift_bn)):
+                        return Judgement(None, numbers)
+                    return Judgement(trains and beta < beta_std and shape > shape_bn and drift > drift_bn, numbers,
+                                     _ratio(beta, beta_std))
+
+                rows.append(evaluate(Check(5, net, lr, f"{p} vs batchnorm and standard", (p, "batchnorm", "standard"),
+                                           ("batchnorm", "standard"), rule, f"effective beta, {p} / standard", judge),
+                                     split))
         if not found:
-            rows.append(_row(5, net, math.nan, "l_p vs batchnorm and standard", {},
-                             "needs l1/l2/linf, batchnorm and standard runs at one lr", NOT_MEASURED))
+            rows.append(unmeasured(5, net, "l_p vs batchnorm and standard",
+                                   "l1/l2/linf, batchnorm and standard runs at one lr"))
     return rows
 
 
 def check_claims(training: pd.DataFrame, landscape_steps: pd.DataFrame, ics: pd.DataFrame,
                  moments: pd.DataFrame, activations: pd.DataFrame) -> pd.DataFrame:
-    """The claims table: one row per (claim, net, lr) comparison."""
-    rows = [*claim_1(training), *claim_2(training, moments), *claim_3(ics), *claim_4(landscape_steps),
-            *claim_5(training, landscape_steps, moments, activations)]
-    return pd.DataFrame(rows, columns=["claim", "statement", "net", "lr", "comparison", "numbers", "rule",
-                                       "verdict"])
+    """The claims table: one row per (claim, net, lr, comparison), seed by seed and
+    aggregated (see the module's docstring)."""
+    split = SeedTables(dict(training=training, landscape_steps=landscape_steps, ics=ics, moments=moments,
+                            activations=activations))
+    rows = [*claim_1(split), *claim_2(split), *claim_3(split), *claim_4(split), *claim_5(split)]
+    return pd.DataFrame(rows, columns=COLUMNS)

@@ -199,8 +199,11 @@ def _verdicts(claims_table: pd.DataFrame | None, claim: int, net: str | None = N
         rows = rows[rows["net"] == net]
     if rows.empty:
         return ""
-    listed = "; ".join(f"{r.net} lr {r.lr:g}, {r.comparison}: {r.verdict}" if not pd.isna(r.lr)
-                       else f"{r.net}: {r.verdict}" for r in rows.itertuples())
+    def verdict(r):
+        return f"{r.verdict} ({r.holds_in})" if r.n else r.verdict
+
+    listed = "; ".join(f"{r.net} lr {r.lr:g}, {r.comparison}: {verdict(r)}" if not pd.isna(r.lr)
+                       else f"{r.net}: {verdict(r)}" for r in rows.itertuples())
     return f" Claim {claim} in the claims table: {listed}."
 
 

@@ -14,4 +14,4 @@ tables = {name: pd.read_parquet(path) for name, path in sm.input.items()}
 claims = check_claims(**tables)
 claims.to_csv(sm.output[0], index=False)
 with open(sm.log[0], "w") as log:
-    print(claims[["claim", "net", "lr", "comparison", "verdict"]].to_string(index=False), file=log)
+    print(claims[["claim", "net", "lr", "comparison", "verdict", "holds_in", "seed_verdicts"]].to_string(index=False), file=log)
