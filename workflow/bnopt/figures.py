@@ -75,11 +75,66 @@ def _variants(table: pd.DataFrame, wanted: list[str] | None) -> list[str]:
     return [v for v in present if wanted is None or v in wanted]
 
 
+SEED_BAND = "median over seeds, shaded from the lowest to the highest seed"
+
+
+def across_seeds(frame: pd.DataFrame, x: str, column: str) -> pd.DataFrame:
+    """Per value of `x`: the median of `column` over the seeds that have a finite value
+    there, the lowest and highest of them, and how many seeds there are."""
+    finite = frame[np.isfinite(frame[column].to_numpy(dtype=float))]
+    if finite.empty:
+        return pd.DataFrame(columns=["median", "low", "high", "seeds"], dtype=float)
+    grouped = finite.groupby(x)[column]
+    return pd.DataFrame(dict(median=grouped.median(), low=grouped.min(), high=grouped.max(), seeds=grouped.size()))
+
+
+def _median_and_band(ax, summary: pd.DataFrame, colour, label=None, marker=None, band=True) -> None:
+    """The across-seed median as a line; the seeds' range as a band where there are
+    two or more seeds (one seed draws as a plain line)."""
+    ax.plot(summary.index, summary["median"], color=colour, label=label, lw=1.4, marker=marker)
+    several = summary["seeds"] > 1
+    if band and several.any():
+        ax.fill_between(summary.index, summary["low"].where(several), summary["high"].where(several), color=colour,
+                        alpha=0.2, lw=0)
+
+
+def _is_diverged(diverged: set, variant: str, lr: float, seed) -> bool:
+    return any(v == variant and np.isclose(l, lr) and s == seed for v, l, s in diverged)
+
+
+def clip_to_trained(ax, kept: list[np.ndarray], log: bool = True) -> bool:
+    """Fit `ax`'s y-axis to the values of the runs that trained (`kept`), so that a
+    diverged run's huge last values do not flatten every other curve; what lies beyond
+    is cut off at the axis. Returns whether the axis was narrowed."""
+    values = np.concatenate([np.asarray(k, dtype=float).ravel() for k in kept]) if kept else np.array([])
+    values = values[np.isfinite(values) & ((values > 0) if log else True)]
+    if not len(values):
+        return False
+    low, high = values.min(), values.max()
+    if log:
+        low, high = low / 3, high * 3
+    else:
+        pad = 0.05 * (high - low or 1.0)
+        low, high = low - pad, high + pad
+    current = ax.get_ylim()
+    if current[1] <= high * (1.0001 if log else 1) and current[0] >= low:
+        return False
+    ax.set_ylim(max(low, current[0]), min(high, current[1]))
+    return True
+
+
+def _mark_cut_off(ax, variant_colour) -> None:
+    ax.annotate("axis fitted to the runs that trained; a diverged run is cut off", xy=(0.02, 0.98),
+                xycoords="axes fraction", va="top", fontsize=7, color=variant_colour)
+
+
 def training_curves(training: pd.DataFrame, evals: pd.DataFrame, net: str = "vgg",
                     variants: list[str] | None = None, lrs: list[float] | None = None) -> plt.Figure:
     """Fig. 1 / 5: training accuracy (VGG; loss for the DLN) and test accuracy per lr,
-    one colour per variant. Curves are smoothed over 2% of the run; a diverged run's
-    curve ends at the step it diverged, marked with an x."""
+    one colour per variant. Each seed's curve is smoothed over 2% of the run; with
+    several seeds the line is their median and the band their range. A diverged
+    seed's curve ends at the step it diverged, marked with an x; the loss axis is
+    fitted to the seeds that did not diverge."""
     _style()
     train = training[training["net"] == net]
     if lrs is not None:
@@ -91,21 +146,31 @@ def training_curves(training: pd.DataFrame, evals: pd.DataFrame, net: str = "vgg
     columns = 2 if net == "vgg" else 1
     fig, axes = plt.subplots(columns, len(lrs), figsize=(4.2 * len(lrs), 3.4 * columns), squeeze=False)
     for j, lr in enumerate(lrs):
+        ax, kept, cut = axes[0, j], [], False
         for variant in _variants(train[train["lr"] == lr], variants):
-            run = train[(train["lr"] == lr) & (train["variant"] == variant)].sort_values("step")
-            values = _smooth(run, metric)
-            ax = axes[0, j]
-            ax.plot(run["step"], values, color=PALETTE[variant], label=variant, lw=1.4)
-            if not np.isfinite(run[metric].iloc[-1]) or not np.isfinite(run["loss"].iloc[-1]):
-                ax.plot(run["step"].iloc[-1], np.nanmax(values) if metric == "loss" else 0, "x",
-                        color=PALETTE[variant], ms=9, mew=2)
+            runs = train[(train["lr"] == lr) & (train["variant"] == variant)].sort_values(["seed", "step"])
+            smoothed = []
+            for seed, run in runs.groupby("seed"):
+                run = run.assign(smoothed=_smooth(run, metric).to_numpy())
+                smoothed.append(run)
+                finite = np.isfinite(run["loss"].to_numpy(dtype=float)) & np.isfinite(run["smoothed"].to_numpy())
+                if not finite.all():
+                    last = run[finite].iloc[-1] if finite.any() else run.iloc[0]
+                    ax.plot(last["step"], last["smoothed"] if metric == "loss" else 0, "x", color=PALETTE[variant],
+                            ms=9, mew=2)
+                    cut = True
+                else:
+                    kept.append(run["smoothed"].to_numpy())
+            _median_and_band(ax, across_seeds(pd.concat(smoothed), "step", "smoothed"), PALETTE[variant], variant)
             if net == "vgg":
-                t = test[(test["lr"] == lr) & (test["variant"] == variant)].sort_values("step")
-                axes[1, j].plot(t["step"], t["test_accuracy"], color=PALETTE[variant], lw=1.4, marker=".")
-        axes[0, j].set_title(f"{net.upper()}, lr = {lr:g}")
-        axes[0, j].set_ylabel("training accuracy" if net == "vgg" else "training loss")
+                t = test[(test["lr"] == lr) & (test["variant"] == variant)]
+                _median_and_band(axes[1, j], across_seeds(t, "step", "test_accuracy"), PALETTE[variant], marker=".")
+        ax.set_title(f"{net.upper()}, lr = {lr:g}")
+        ax.set_ylabel("training accuracy" if net == "vgg" else "training loss")
         if net == "dln":
-            axes[0, j].set_yscale("log")
+            ax.set_yscale("log")
+            if cut and clip_to_trained(ax, kept):
+                _mark_cut_off(ax, "black")
         else:
             axes[1, j].set_ylabel("test accuracy")
             axes[1, j].set_xlabel("step")
@@ -116,10 +181,13 @@ def training_curves(training: pd.DataFrame, evals: pd.DataFrame, net: str = "vgg
 
 
 def landscape(steps: pd.DataFrame, net: str, lrs: float | list[float],
-              variants: list[str] | None = None) -> plt.Figure:
+              variants: list[str] | None = None, diverged: set = frozenset()) -> plt.Figure:
     """Fig. 4 / 10 / 12 / 13: along the gradient, per probe step, the range of the loss
-    and of the gradient change over the step lengths (shaded bands), and the
-    effective beta-smoothness (log scales, as in the paper); one row per lr."""
+    and of the gradient change over the step lengths (shaded bands; with several seeds
+    the median over seeds of each seed's band), and the effective beta-smoothness
+    (median over seeds, band: their range), log scales as in the paper; one row per lr.
+    `diverged` holds (variant, lr, seed) of runs that diverged: the axes are fitted to
+    the others and the diverged runs' values are cut off at the axis."""
     _style()
     lrs = [lrs] if np.isscalar(lrs) else list(lrs)
     wanted = at_lrs(steps[steps["net"] == net], lrs)
@@ -128,28 +196,39 @@ def landscape(steps: pd.DataFrame, net: str, lrs: float | list[float],
     fig, axes = plt.subplots(len(present), 3, figsize=(13, 3.6 * len(present)), squeeze=False)
     titles = ["loss landscape", "gradient predictiveness", "effective beta-smoothness"]
     labels = ["loss along the gradient", "||g - grad L(x - eta g)||", "max over eta of beta_eta"]
+    bands = [("loss_min", "loss_max"), ("grad_change_min", "grad_change_max")]
     for i, lr in enumerate(present):
         sub = table[np.isclose(table["lr"], lr)]
+        kept, cut = [[], [], []], False
         for variant in _variants(sub, variants):
-            run = sub[sub["variant"] == variant].sort_values("step")
+            runs = sub[sub["variant"] == variant]
             colour = PALETTE[variant]
-            axes[i, 0].fill_between(run["step"], run["loss_min"], run["loss_max"], color=colour, alpha=0.35,
-                                    label=variant)
-            axes[i, 1].fill_between(run["step"], run["grad_change_min"], run["grad_change_max"], color=colour,
-                                    alpha=0.35)
-            axes[i, 2].plot(run["step"], run["effective_beta"], color=colour, marker=".", lw=1.4)
-        for ax, title, label in zip(axes[i], titles, labels):
+            for k, (low, high) in enumerate(bands):
+                band = runs.groupby("step")[[low, high]].median()
+                axes[i, k].fill_between(band.index, band[low], band[high], color=colour, alpha=0.35,
+                                        label=variant if k == 0 else None)
+            _median_and_band(axes[i, 2], across_seeds(runs, "step", "effective_beta"), colour, marker=".")
+            for seed, run in runs.groupby("seed"):
+                if _is_diverged(diverged, variant, lr, seed):
+                    cut = True
+                    continue
+                for k, columns in enumerate([*bands, ("effective_beta",)]):
+                    kept[k].append(run[list(columns)].to_numpy())
+        for k, (ax, title, label) in enumerate(zip(axes[i], titles, labels)):
             ax.set_title(f"{title} ({net.upper()}, lr = {lr:g})")
             ax.set_yscale("log")
             ax.set_xlabel("step")
             ax.set_ylabel(label)
+            if cut and clip_to_trained(ax, kept[k]):
+                _mark_cut_off(ax, "black")
     fig.tight_layout()
     _legend(fig)
     return fig
 
 
 def internal_covariate_shift(ics: pd.DataFrame, net: str, layers: list[int]) -> plt.Figure:
-    """Fig. 3: ||G - G'|| and cos(G, G') over training, standard vs BN, per lr and layer."""
+    """Fig. 3: ||G - G'|| and cos(G, G') over training, standard vs BN, per lr and layer
+    (median over seeds, band: their range)."""
     _style()
     table = _require(ics[(ics["net"] == net) & ics["layer"].isin(layers)], f"{net} ICS probes at layers {layers}")
     lrs = sorted(table["lr"].unique())
@@ -157,10 +236,9 @@ def internal_covariate_shift(ics: pd.DataFrame, net: str, layers: list[int]) -> 
                              squeeze=False)
     for k, (lr, layer) in enumerate((lr, layer) for lr in lrs for layer in layers):
         for variant in _variants(table, ["standard", "batchnorm"]):
-            run = table[np.isclose(table["lr"], lr) & (table["layer"] == layer) & (table["variant"] == variant)]
-            run = run.sort_values("step")
-            axes[0, k].plot(run["step"], run["l2"], color=PALETTE[variant], marker=".", label=variant)
-            axes[1, k].plot(run["step"], run["cosine"], color=PALETTE[variant], marker=".")
+            runs = table[np.isclose(table["lr"], lr) & (table["layer"] == layer) & (table["variant"] == variant)]
+            _median_and_band(axes[0, k], across_seeds(runs, "step", "l2"), PALETTE[variant], variant, marker=".")
+            _median_and_band(axes[1, k], across_seeds(runs, "step", "cosine"), PALETTE[variant], marker=".")
         axes[0, k].set_title(f"{net.upper()} layer #{layer}, lr = {lr:g}")
         axes[0, k].set_yscale("log")
         axes[0, k].set_ylabel("||G - G'||")
@@ -173,8 +251,8 @@ def internal_covariate_shift(ics: pd.DataFrame, net: str, layers: list[int]) -> 
 
 def curvature(curv: pd.DataFrame, net: str) -> plt.Figure:
     """Beyond the paper: the top Hessian eigenvalue over training with 2/lr (the
-    stability threshold of gradient descent) as a dashed line, per lr, on a
-    log axis (symmetric log where a value is negative, so it shows below zero)."""
+    stability threshold of gradient descent) as a dashed line, per lr (median over
+    seeds, band: their range), on a log axis (symmetric log where a value is negative, so it shows below zero)."""
     _style()
     table = _require(curv[curv["net"] == net], f"{net} curvature probes")
     lrs = sorted(table["lr"].unique())
@@ -183,8 +261,8 @@ def curvature(curv: pd.DataFrame, net: str) -> plt.Figure:
         ax = axes[0, j]
         sub = table[np.isclose(table["lr"], lr)]
         for variant in _variants(sub, None):
-            run = sub[sub["variant"] == variant].sort_values("step")
-            ax.plot(run["step"], run["top_eigenvalue"], color=PALETTE[variant], marker=".", label=variant)
+            _median_and_band(ax, across_seeds(sub[sub["variant"] == variant], "step", "top_eigenvalue"),
+                             PALETTE[variant], variant, marker=".")
         ax.axhline(2.0 / lr, color="black", ls="--", lw=1, label="2 / lr")
         if (sub["top_eigenvalue"] > 0).all():
             ax.set_yscale("log")
@@ -207,7 +285,8 @@ def moment_drift(moments: pd.DataFrame, net: str, lr: float, layers: list[int],
     """Fig. 8: how the per-unit mean and variance move. Rows 1-2: between two
     successive steps, |mu_t+1 - mu_t| and |var_t+1 - var_t| (step t+1 after step t's
     update, on its own minibatch and noise); rows 3-4: since the start, |mu_t - mu_0|
-    and |var_t - var_0|. Each point is the median over the layer's units."""
+    and |var_t - var_0|. Each point is the median over the layer's units (then the
+    median over seeds, band: their range)."""
     _style()
     table = _require(moments[(moments["net"] == net) & np.isclose(moments["lr"], lr) & moments["layer"].isin(layers)],
                      f"{net} activation moments at lr {lr:g}")
@@ -217,17 +296,19 @@ def moment_drift(moments: pd.DataFrame, net: str, lr: float, layers: list[int],
     fig, axes = plt.subplots(len(rows), len(present), figsize=(3.8 * len(present), 2.7 * len(rows)), squeeze=False)
     for j, layer in enumerate(present):
         for variant in _variants(table, list(variants) if variants else None):
-            unit = table[(table["layer"] == layer) & (table["variant"] == variant)].sort_values(["unit", "step"])
-            first = unit.groupby("unit")[["mean", "var"]].transform("first")
+            unit = table[(table["layer"] == layer) & (table["variant"] == variant)]
+            unit = unit.sort_values(["seed", "unit", "step"])
+            first = unit.groupby(["seed", "unit"])[["mean", "var"]].transform("first")
             drift = unit.assign(dmean=(unit["mean_next"] - unit["mean"]).abs(),
                                 dvar=(unit["var_next"] - unit["var"]).abs(),
                                 mean0=(unit["mean"] - first["mean"]).abs(), var0=(unit["var"] - first["var"]).abs())
-            per_step = drift.groupby("step")[[column for _, column in rows]].median()
-            since_start = per_step.index > per_step.index.min()  # |x_0 - x_0| = 0 has no place on a log axis
+            # Per seed, the median over the layer's units; then across seeds.
+            per_step = drift.groupby(["seed", "step"])[[column for _, column in rows]].median().reset_index()
+            since_start = per_step["step"] > per_step["step"].min()  # |x_0 - x_0| = 0 has no place on a log axis
             for i, (_, column) in enumerate(rows):
                 shown = per_step if i < 2 else per_step[since_start]
-                axes[i, j].plot(shown.index, shown[column], color=PALETTE[variant], marker=".",
-                                label=variant if i == 0 else None)
+                _median_and_band(axes[i, j], across_seeds(shown, "step", column), PALETTE[variant],
+                                 variant if i == 0 else None, marker=".")
         axes[0, j].set_title(f"{net.upper()} layer #{layer}, lr = {lr:g}")
         for i, (label, _) in enumerate(rows):
             axes[i, j].set_ylabel(label)
@@ -241,7 +322,8 @@ def moment_drift(moments: pd.DataFrame, net: str, lr: float, layers: list[int],
 def gradient_change_vs_eta(landscape_table: pd.DataFrame, net: str, lr: float,
                            variants: list[str] | None = ("standard", "batchnorm")) -> plt.Figure:
     """Fig. 11: ||g - grad L(x - eta g)|| against the step length eta, one curve per
-    probed training step (darker = later), per variant."""
+    probed training step (darker = later), per variant; with several seeds, the
+    median over seeds (bands would hide the steps)."""
     _style()
     table = _require(landscape_table[(landscape_table["net"] == net) & np.isclose(landscape_table["lr"], lr)],
                      f"{net} landscape probes at lr {lr:g}")
@@ -252,8 +334,9 @@ def gradient_change_vs_eta(landscape_table: pd.DataFrame, net: str, lr: float,
     for j, variant in enumerate(shown):
         ax = axes[0, j]
         for colour, step in zip(colours, steps):
-            run = table[(table["variant"] == variant) & (table["step"] == step)].sort_values("eta")
-            ax.plot(run["eta"], run["grad_change"], color=colour, marker=".", lw=1)
+            run = table[(table["variant"] == variant) & (table["step"] == step)]
+            curve = run.groupby("eta")["grad_change"].median()
+            ax.plot(curve.index, curve.to_numpy(), color=colour, marker=".", lw=1)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_title(f"{variant} ({net.upper()}, lr = {lr:g})")
@@ -269,10 +352,13 @@ def activation_histograms(activations: pd.DataFrame, net: str, lr: float, layers
                           bins: int = 60) -> plt.Figure:
     """Fig. 1c / 2 / 6 / 9: the distribution of one recorded unit's values (after
     normalization and noise, before the ReLU) at each probe step, stacked as a
-    ridgeline with training going down."""
+    ridgeline with training going down; the lowest seed of each variant."""
     _style()
     table = _require(activations[(activations["net"] == net) & np.isclose(activations["lr"], lr)
                                  & activations["layer"].isin(layers)], f"{net} activations at lr {lr:g}")
+    # One seed's distributions (the lowest seed each variant has): histograms of
+    # several seeds would blur the shapes the figure is about.
+    table = table[table["seed"] == table.groupby("variant")["seed"].transform("min")]
     shown = _variants(table, list(variants) if variants else None)
     present = sorted(set(table["layer"]))
     # One row per variant and one column per layer; a single layer puts the variants side by side.

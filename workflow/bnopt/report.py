@@ -95,7 +95,40 @@ def diverged_note(runs: pd.DataFrame, net: str, lrs: list[float], variants: list
         return ""
     named = ", ".join(f"{r.variant} at lr {r.lr:g} (seed {r.seed}) diverged at step {int(r.diverged_step)}"
                       for r in sub.itertuples())
-    return f" Diverged, drawn up to that step: {named}."
+    return (f" Diverged, drawn up to that step: {named}; log axes are fitted to the runs that trained, so a "
+            "diverged run's last values are cut off at the axis.")
+
+
+def diverged_runs(runs: pd.DataFrame, net: str) -> set:
+    """(variant, lr, seed) of every run of `net` that diverged."""
+    sub = runs[(runs["net"] == net) & runs["diverged"]]
+    return {(r.variant, float(r.lr), int(r.seed)) for r in sub.itertuples()}
+
+
+def _histogram_seeds(table: pd.DataFrame, net: str, lr: float, what: str = "histograms") -> str:
+    seeds = figures.at_lrs(table[table["net"] == net], [lr]).groupby("variant")["seed"].nunique()
+    if seeds.empty or seeds.max() < 2:
+        return ""
+    if what == "histograms":
+        return " The histograms are the lowest seed's of each variant; the numbers pool every seed."
+    return " With several seeds, each curve is the median over seeds."
+
+
+def seeds_note(table: pd.DataFrame, net: str, lrs: list[float], variants: list[str] | None) -> str:
+    """How many seeds each shown curve pools: " Seeds: standard 3, batchnorm 3 at lr 0.1 ..."."""
+    sub = figures.at_lrs(table[table["net"] == net], lrs)
+    if variants is not None:
+        sub = sub[sub["variant"].isin(variants)]
+    counts = sub.groupby(["lr", "variant"])["seed"].nunique()
+    if counts.empty or counts.max() < 2:
+        return " One seed per run."
+    parts = []
+    for lr in sorted(set(counts.index.get_level_values(0))):
+        per = counts.loc[lr]
+        parts.append(f"lr {lr:g}: " + ", ".join(f"{v} {per[v]}" for v in figures._variants(per.reset_index(), None)
+                                               if v in per.index))
+    return (f" Seeds per curve ({'; '.join(parts)}): the line is the {figures.SEED_BAND.replace('shaded', 'the band')}"
+            " (a run of one seed draws as a plain line).")
 
 
 _fmt = claims._fmt
@@ -122,7 +155,7 @@ def _training_summary(t: dict, net: str, lrs: list[float], variants: list[str]) 
         if net != "vgg":
             return f"{variant} final loss {_fmt(claims.final_value(run, 'loss'))}"
         test = claims._runs(t["evals"], net, variant, lr).sort_values("step")
-        accuracy = float(test["test_accuracy"].iloc[-1]) if len(test) else math.nan
+        accuracy = float(test.groupby("seed")["test_accuracy"].last().median()) if len(test) else math.nan
         steps, target = claims.steps_to_accuracy(run), f"{claims.TARGET_ACCURACY:.0%} train accuracy"
         reached = f"reaches {target} at step {_fmt(steps)}" if math.isfinite(steps) else f"never reaches {target}"
         return f"{variant} {reached}, final test accuracy {_fmt(accuracy)}"
@@ -234,7 +267,8 @@ def _fig1(t, config):
     _need(t["training"], "vgg", variants, "runs")
     lrs, note = lrs_for(t["training"], "vgg", variants, (0.1, 0.5))
     fig = figures.training_curves(t["training"], t["evals"], "vgg", variants, lrs)
-    return fig, note + _training_summary(t, "vgg", lrs, variants) + diverged_note(t["runs"], "vgg", lrs, variants)
+    return fig, (note + _training_summary(t, "vgg", lrs, variants) + seeds_note(t["training"], "vgg", lrs, variants)
+                 + diverged_note(t["runs"], "vgg", lrs, variants))
 
 
 def _fig1c(t, config):
@@ -243,7 +277,8 @@ def _fig1c(t, config):
     (lr,), note = lrs_for(t["activations"], "vgg", variants, PAPER_LRS["vgg"], 1)
     layers = layers_by_position(_activation_layers(config, "vgg"), "vgg", (3, 11))
     fig = figures.activation_histograms(t["activations"], "vgg", lr, layers, variants)
-    return fig, note + _distribution_summary(t, "vgg", lr, layers, variants)
+    return fig, (note + _distribution_summary(t, "vgg", lr, layers, variants)
+                 + _histogram_seeds(t["activations"], "vgg", lr))
 
 
 def _fig2(t, config):
@@ -251,7 +286,8 @@ def _fig2(t, config):
     _need(t["training"], "vgg", variants, "runs")
     lrs, note = lrs_for(t["training"], "vgg", variants, PAPER_LRS["vgg"], 1)
     fig = figures.training_curves(t["training"], t["evals"], "vgg", variants, lrs)
-    return fig, note + _training_summary(t, "vgg", lrs, variants) + diverged_note(t["runs"], "vgg", lrs, variants)
+    return fig, (note + _training_summary(t, "vgg", lrs, variants) + seeds_note(t["training"], "vgg", lrs, variants)
+                 + diverged_note(t["runs"], "vgg", lrs, variants))
 
 
 def _fig2_hist(t, config):
@@ -260,7 +296,8 @@ def _fig2_hist(t, config):
     (lr,), note = lrs_for(t["activations"], "vgg", variants, PAPER_LRS["vgg"], 1)
     layers = layers_by_position(_activation_layers(config, "vgg"), "vgg", (2, 9, 13))
     fig = figures.activation_histograms(t["activations"], "vgg", lr, layers, variants)
-    return fig, note + _distribution_summary(t, "vgg", lr, layers, variants)
+    return fig, (note + _distribution_summary(t, "vgg", lr, layers, variants)
+                 + _histogram_seeds(t["activations"], "vgg", lr))
 
 
 def _fig3(net, preferred):
@@ -271,6 +308,7 @@ def _fig3(net, preferred):
         fig = figures.internal_covariate_shift(figures.at_lrs(t["ics"], lrs), net, layers)
         return fig, (f" Layers {', '.join(map(str, layers))} (the paper's relative depths)." + note
                      + _ics_summary(t, net, lrs, layers) + _verdicts(t.get("claims"), 3, net)
+                     + seeds_note(t["ics"], net, lrs, ["standard", "batchnorm"])
                      + diverged_note(t["runs"], net, lrs, ["standard", "batchnorm"]))
     return draw
 
@@ -280,8 +318,9 @@ def _landscape(net, variants, claim):
         _need(t["landscape_steps"], net, variants[:2], "landscape probes")
         present = figures._variants(t["landscape_steps"][t["landscape_steps"]["net"] == net], variants)
         lrs, _ = lrs_for(t["landscape_steps"], net, ["standard", "batchnorm"], None)
-        fig = figures.landscape(t["landscape_steps"], net, lrs, present)
+        fig = figures.landscape(t["landscape_steps"], net, lrs, present, diverged_runs(t["runs"], net))
         return fig, (_landscape_summary(t, net, lrs, present) + _verdicts(t.get("claims"), claim, net)
+                     + seeds_note(t["landscape_steps"], net, lrs, present)
                      + diverged_note(t["runs"], net, lrs, present))
     return draw
 
@@ -296,7 +335,7 @@ def _fig5(net):
         lrs, _ = lrs_for(t["training"], net, ["standard", "batchnorm"], None)
         fig = figures.training_curves(t["training"], t["evals"], net, present, lrs)
         return fig, (_training_summary(t, net, lrs, present) + _verdicts(t.get("claims"), 5, net)
-                     + diverged_note(t["runs"], net, lrs, present))
+                     + seeds_note(t["training"], net, lrs, present) + diverged_note(t["runs"], net, lrs, present))
     return draw
 
 
@@ -308,7 +347,8 @@ def _fig6(t, config):
     (lr,), note = lrs_for(t["activations"], "vgg", present, PAPER_LRS["vgg"], 1)
     layers = layers_by_position(_activation_layers(config, "vgg"), "vgg", (11,))
     fig = figures.activation_histograms(t["activations"], "vgg", lr, layers, present)
-    return fig, note + _distribution_summary(t, "vgg", lr, layers, present)
+    return fig, (note + _distribution_summary(t, "vgg", lr, layers, present)
+                 + _histogram_seeds(t["activations"], "vgg", lr))
 
 
 def _fig8(t, config):
@@ -317,7 +357,8 @@ def _fig8(t, config):
     (lr,), note = lrs_for(t["moments"], "vgg", variants, PAPER_LRS["vgg"], 1)
     layers = layers_by_position(_activation_layers(config, "vgg"), "vgg", (2, 9, 13))
     fig = figures.moment_drift(t["moments"], "vgg", lr, layers, variants)
-    return fig, note + _distribution_summary(t, "vgg", lr, layers, variants) + _verdicts(t.get("claims"), 2)
+    return fig, (note + _distribution_summary(t, "vgg", lr, layers, variants) + _verdicts(t.get("claims"), 2)
+                 + seeds_note(t["moments"], "vgg", [lr], variants))
 
 
 def _fig11(net):
@@ -326,7 +367,7 @@ def _fig11(net):
         _need(t["landscape"], net, variants, "landscape probes")
         (lr,), note = lrs_for(t["landscape"], net, variants, PAPER_LRS[net], 1)
         fig = figures.gradient_change_vs_eta(t["landscape"], net, lr, variants)
-        return fig, note + _eta_summary(t, net, lr, variants)
+        return fig, note + _eta_summary(t, net, lr, variants) + _histogram_seeds(t["landscape"], net, lr, "curves")
     return draw
 
 
@@ -334,7 +375,8 @@ def _curvature(net):
     def draw(t, config):
         fig = figures.curvature(t["curvature"], net)
         lrs = sorted(t["curvature"].loc[t["curvature"]["net"] == net, "lr"].unique())
-        return fig, _curvature_summary(t, net, lrs) + diverged_note(t["runs"], net, lrs, None)
+        return fig, (_curvature_summary(t, net, lrs) + seeds_note(t["curvature"], net, lrs, None)
+                     + diverged_note(t["runs"], net, lrs, None))
     return draw
 
 
