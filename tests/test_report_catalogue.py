@@ -48,7 +48,8 @@ def test_a_diverged_run_is_named_in_the_caption():
     runs = pd.DataFrame([dict(net="dln", variant="standard", lr=1.0, seed=0, diverged=True, diverged_step=3),
                          dict(net="dln", variant="batchnorm", lr=1.0, seed=0, diverged=False, diverged_step=None)])
     note = report.diverged_note(runs, "dln", [1.0], None)
-    assert note == " Diverged, drawn up to that step: standard at lr 1 (seed 0) diverged at step 3."
+    assert note.startswith(" Diverged, drawn up to that step: standard at lr 1 (seed 0) diverged at step 3; log axes "
+                           "are fitted to the runs that trained")
     assert report.diverged_note(runs, "dln", [0.5], None) == ""
     assert report.diverged_note(runs, "vgg", [1.0], None) == ""
 
@@ -60,3 +61,30 @@ def test_a_net_missing_from_the_config_skips_its_figures_with_the_reason(tmp_pat
     assert entry.reason == "this config has no dln runs (nets.dln is absent)"
     table = report.index_table([entry])
     assert table.loc[0, "status"] == "skipped" and not list(tmp_path.iterdir())
+
+
+def test_seeds_pool_into_a_median_and_a_band():
+    from bnopt import figures
+
+    table = pd.DataFrame(dict(seed=[0, 1, 2, 0, 1, 2], step=[0, 0, 0, 10, 10, 10],
+                              value=[1.0, 2.0, 4.0, 3.0, float("inf"), 5.0]))
+    summary = figures.across_seeds(table, "step", "value")
+    assert summary.loc[0].tolist() == [2.0, 1.0, 4.0, 3]
+    assert summary.loc[10].tolist() == [4.0, 3.0, 5.0, 2]  # a non-finite value (a diverged seed) is left out
+
+
+def test_a_diverged_run_does_not_flatten_the_landscape_axes():
+    from bnopt import figures
+
+    rows = []
+    for variant, scale in (("standard", 1.0), ("batchnorm", 0.5), ("noisy_standard", 1e30)):
+        for step in (0, 10, 20):
+            big = scale if (variant != "noisy_standard" or step > 0) else 1.0
+            rows.append(dict(net="dln", variant=variant, lr=1e-6, seed=0, step=step, loss_min=big, loss_max=2 * big,
+                             grad_change_min=big, grad_change_max=3 * big, effective_beta=10 * big))
+    steps = pd.DataFrame(rows)
+    fig = figures.landscape(steps, "dln", 1e-6, diverged={("noisy_standard", 1e-6, 0)})
+    for ax in fig.axes:
+        assert ax.get_ylim()[1] < 1e3, ax.get_title()
+    unclipped = figures.landscape(steps, "dln", 1e-6)
+    assert unclipped.axes[0].get_ylim()[1] > 1e29
