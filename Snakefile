@@ -31,6 +31,7 @@ rule all:
         every_run_output(),
         expand("results/tables/{table}.parquet", table=AGGREGATE_TABLES),
         "results/tables/claims.csv",
+        "results/tables/scorecard.csv",
         "reports/report.ipynb",
         "reports/report.html",
         "reports/figures",

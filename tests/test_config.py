@@ -44,7 +44,14 @@ def test_paper_config_is_the_paper():
     assert {r.variant for r in runs if r.net == "vgg" and r.lr in (0.5, 0.01)} == {"standard", "batchnorm"}
     assert {r.variant for r in runs if r.net == "dln" and r.lr == 1e-6} == every
     assert {r.variant for r in runs if r.net == "dln" and r.lr == 1e-7} == {"standard", "batchnorm"}
-    assert len(runs) == 11 + 9 and {r.seed for r in runs} == {0}
+    # Three seeds of every DLN run and of VGG standard/batchnorm at 0.1 and 0.5.
+    assert len(runs) == (11 + 8) + 9 * 3
+    seeds = {(r.net, r.variant, r.lr): set() for r in runs}
+    for r in runs:
+        seeds[(r.net, r.variant, r.lr)].add(r.seed)
+    three = {k for k, v in seeds.items() if v == {0, 1, 2}}
+    assert three == {("vgg", v, lr) for v in ("standard", "batchnorm") for lr in (0.1, 0.5)} | \
+        {k for k in seeds if k[0] == "dln"}
 
 
 def test_defaults_fill_in_the_paper_choices():

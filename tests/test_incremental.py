@@ -20,7 +20,7 @@ import yaml
 from workflow_helpers import REPO, SMOKE, job_counts, snakemake
 
 pytestmark = pytest.mark.slow
-DOWNSTREAM = {"aggregate": 1, "claims": 1, "report": 1, "all": 1}
+DOWNSTREAM = {"aggregate": 1, "claims": 1, "scorecard": 1, "report": 1, "all": 1}
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +89,7 @@ def test_editing_the_notebook_or_figure_code_reruns_only_the_report(snakemake_bi
 def test_editing_training_code_retrains(snakemake_bin, project, module):
     sources, _ = project
     with edited(sources / "workflow/bnopt" / module, "\n# edited\n"):
-        assert plan(snakemake_bin, project) == {"train": 8, "probe": 16, **DOWNSTREAM}
+        assert plan(snakemake_bin, project) == {"train": 10, "probe": 20, **DOWNSTREAM}
 
 
 def test_editing_one_normalization_retrains_only_its_runs(snakemake_bin, project):
@@ -103,9 +103,9 @@ def test_editing_one_normalization_retrains_only_its_runs(snakemake_bin, project
 def test_editing_probe_or_claims_code_does_not_retrain(snakemake_bin, project):
     sources, _ = project
     with edited(sources / "workflow/bnopt/probes.py", "\n# edited\n"):
-        assert plan(snakemake_bin, project) == {"probe": 16, **DOWNSTREAM}
+        assert plan(snakemake_bin, project) == {"probe": 20, **DOWNSTREAM}
     with edited(sources / "workflow/bnopt/claims.py", "\n# edited\n"):
-        assert plan(snakemake_bin, project) == {"claims": 1, "report": 1, "all": 1}
+        assert plan(snakemake_bin, project) == {"claims": 1, "scorecard": 1, "report": 1, "all": 1}
 
 
 def _copy(project, tmp_path) -> tuple[Path, Path]:
@@ -178,9 +178,9 @@ def test_a_second_snakemake_on_the_same_directory_is_refused(snakemake_bin, proj
 def test_a_cosmetic_edit_is_forgiven_with_touch(snakemake_bin, project, tmp_path):
     sources, workdir = _copy(project, tmp_path)
     with edited(sources / "workflow/bnopt/norms.py", "\n# a comment only\n"):
-        assert plan(snakemake_bin, (sources, workdir)) == {"train": 8, "probe": 16, **DOWNSTREAM}
+        assert plan(snakemake_bin, (sources, workdir)) == {"train": 10, "probe": 20, **DOWNSTREAM}
         # --touch marks the outputs up to date and records the new code fingerprint.
         snakemake(snakemake_bin, workdir, "--touch", repo=sources)
         assert plan(snakemake_bin, (sources, workdir)) == {}
     # The next edit (here: putting the file back) is seen again.
-    assert plan(snakemake_bin, (sources, workdir))["train"] == 8
+    assert plan(snakemake_bin, (sources, workdir))["train"] == 10

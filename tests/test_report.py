@@ -39,6 +39,12 @@ def test_report_renders_in_headless_chromium(smoke_run):
         page.wait_for_load_state("load")
         images = page.evaluate("Array.from(document.images).map(i => ({alt: i.alt, ok: i.complete && i.naturalWidth > 0}))")
         claim_rows = page.locator("#claims-table tbody tr").count()
+        matrix_rows = page.locator("#claims-matrix tbody tr").count()
+        matrix_text = page.inner_text("#claims-matrix")
+        scorecard_rows = page.locator("#scorecard tbody tr").count()
+        # The report opens with the claims matrix, then the scorecard, then the runs.
+        order = page.evaluate("""['claims-matrix', 'scorecard', 'claims-table'].map(
+            id => document.getElementById(id).getBoundingClientRect().top + window.scrollY)""")
         text = page.inner_text("body")
         page.screenshot(path=str(reports / "screenshot.png"), full_page=True)
         browser.close()
@@ -46,6 +52,22 @@ def test_report_renders_in_headless_chromium(smoke_run):
     assert [i["alt"] for i in images] == rendered["title"].tolist()
     assert all(i["ok"] for i in images), [i["alt"] for i in images if not i["ok"]]
     assert claim_rows == len(claims) > 0
+    assert matrix_rows == claims["claim"].nunique() == 5
+    assert order == sorted(order)
+    # The smoke config's two-seed pair (VGG standard/batchnorm at 0.1): a verdict per seed, and
+    # the matrix shows each row's k/n (n counts the seeds not moot: in 40 steps the standard
+    # network may stay at chance).
+    vgg_01 = claims[(claims["net"] == "vgg") & (claims["lr"] == 0.1) & (claims["claim"].isin([1, 3, 4]))]
+    assert len(vgg_01) >= 3 and (vgg_01["seeds"] == "0, 1").all(), vgg_01
+    for r in vgg_01.itertuples():
+        assert len(r.seed_verdicts.split(", ")) == 2
+        assert (f"{r.verdict} ({r.k}/{r.n})" if r.n else f"{r.verdict} (–)") in matrix_text
+    from bnopt.scorecard import load_paper_numbers
+
+    assert scorecard_rows == len(load_paper_numbers()) > 20
+    assert "setting differs" in text and "compare the direction, not the value" in text
+    # Bands: the training figure's caption says how many seeds each curve pools.
+    assert "Seeds per curve (lr 0.1: standard 2, batchnorm 2" in text
     # Self-contained: nothing but the file itself and its data: URIs is fetched.
     assert all(url.startswith(("file:", "data:")) for url in requests), requests
     for row in index[index["status"] == "skipped"].itertuples():
@@ -86,7 +108,7 @@ def test_a_partial_config_renders_what_it_has_and_says_what_it_skipped(smoke_run
     configfile.write_text(yaml.safe_dump(config))
     # The runs it keeps are done: only the tables, the claims and the report are redone.
     planned = job_counts(snakemake(snakemake_bin, partial, "-n", configfile=configfile).stdout)
-    assert planned == {"aggregate": 1, "claims": 1, "report": 1, "all": 1}, planned
+    assert planned == {"aggregate": 1, "claims": 1, "scorecard": 1, "report": 1, "all": 1}, planned
     snakemake(snakemake_bin, partial, configfile=configfile)
     index = pd.read_csv(partial / "reports" / "figures" / "index.csv", keep_default_na=False).set_index("stem")
     skipped = index[index["status"] == "skipped"]

@@ -72,12 +72,12 @@ def test_smoke_dag_aggregates_tidy_tables_and_checks_the_claims(smoke_run):
     workdir, _ = smoke_run
     tables = workdir / "results" / "tables"
     runs = pd.read_parquet(tables / "runs.parquet")
-    assert len(runs) == 8 and runs["diverged"].sum() == 1
+    assert len(runs) == 10 and runs["diverged"].sum() == 1
     for name in ("training", "evals", "landscape", "landscape_steps", "ics", "activations", "moments",
                  "curvature"):
         table = pd.read_parquet(tables / f"{name}.parquet")
         assert {"net", "variant", "lr", "seed", "step"} <= set(table.columns), name
-        assert len(table.groupby(["net", "variant", "lr", "seed"])) == 8, name  # every run, even the diverged one
+        assert len(table.groupby(["net", "variant", "lr", "seed"])) == 10, name  # every run, even the diverged one
     claims = pd.read_csv(tables / "claims.csv")
     assert set(claims["claim"]) == {1, 2, 3, 4, 5}
     from bnopt.claims import VERDICTS
@@ -131,7 +131,7 @@ def test_changing_a_probe_setting_reruns_only_probes(smoke_run, snakemake_bin, t
     configfile.write_text(yaml.safe_dump(config))
     done = snakemake(snakemake_bin, workdir, "-n", configfile=configfile)
     counts = job_counts(done.stdout + done.stderr)
-    vgg_runs = sum(len(g["variants"]) * len(g["lrs"]) for g in config["nets"]["vgg"]["runs"])
+    vgg_runs = sum(len(g["variants"]) * len(g["lrs"]) * len(g["seeds"]) for g in config["nets"]["vgg"]["runs"])
     assert counts.get("probe") == vgg_runs * 2 and "train" not in counts and "prepare_data" not in counts, counts
 
 

@@ -9,6 +9,7 @@ run is drawn (its curve ends in an x, its probes stop) and named in the caption.
 
 from __future__ import annotations
 
+import html
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -238,6 +239,86 @@ def _verdicts(claims_table: pd.DataFrame | None, claim: int, net: str | None = N
     listed = "; ".join(f"{r.net} lr {r.lr:g}, {r.comparison}: {verdict(r)}" if not pd.isna(r.lr)
                        else f"{r.net}: {verdict(r)}" for r in rows.itertuples())
     return f" Claim {claim} in the claims table: {listed}."
+
+
+# --------------------------------------------------------------------------- claims matrix, scorecard
+
+VERDICT_COLOURS = {claims.HOLDS: "#b7e1c1", claims.HOLDS_MOST: "#dcefc6", claims.MIXED: "#fbe7a1",
+                   claims.FAILS: "#f4b9bf", claims.MOOT: "#d6d8db", claims.NOT_MEASURED: "#eeeeee"}
+
+
+def _setting(net: str, lr) -> str:
+    return f"{net.upper()}" + ("" if pd.isna(lr) else f", lr {lr:g}")
+
+
+def claims_matrix(table: pd.DataFrame) -> pd.DataFrame:
+    """Claims x settings (net, lr): each cell a list of (comparison, verdict, k/n)."""
+    table = table.assign(setting=[_setting(n, lr) for n, lr in zip(table["net"], table["lr"])])
+    order = (table.assign(net_order=table["net"].map({"vgg": 0, "dln": 1}), lr_order=table["lr"].fillna(-1))
+             .sort_values(["net_order", "lr_order"])["setting"].drop_duplicates().tolist())
+    cells: dict[tuple[int, str], list] = {}
+    for r in table.itertuples():
+        kn = f"{r.k}/{r.n}" if r.n else "–"
+        cells.setdefault((r.claim, r.setting), []).append((r.comparison, r.verdict, kn))
+    matrix = pd.DataFrame(index=sorted(set(table["claim"])), columns=order, dtype=object)
+    for (claim, where), entries in cells.items():
+        matrix.at[claim, where] = entries
+    return matrix
+
+
+def claims_matrix_html(table: pd.DataFrame) -> str:
+    """The matrix as an HTML table (id "claims-matrix"): one line per comparison in a
+    cell, coloured by its aggregate verdict and showing k/n seeds."""
+    matrix = claims_matrix(table)
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in matrix.columns)
+    rows = []
+    for claim, row in matrix.iterrows():
+        cells = []
+        for entries in row:
+            if not isinstance(entries, list):
+                cells.append('<td class="empty"></td>')
+                continue
+            lines = "".join(
+                f'<div class="verdict" style="background:{VERDICT_COLOURS.get(verdict, "#fff")}" '
+                f'title="{html.escape(comparison)}">{html.escape(_short(comparison))}: <b>{html.escape(verdict)}</b>'
+                f' ({kn})</div>' for comparison, verdict, kn in entries)
+            cells.append(f"<td>{lines}</td>")
+        statement = html.escape(claims.CLAIMS.get(int(claim), ""))
+        rows.append(f'<tr><th title="{statement}">Claim {claim}</th>{"".join(cells)}</tr>')
+    legend = " ".join(f'<span style="background:{c};padding:0 0.4em">{html.escape(v)}</span>'
+                      for v, c in VERDICT_COLOURS.items())
+    style = ("<style>#claims-matrix td, #claims-matrix th, #scorecard td, #scorecard th {text-align: left; "
+             "vertical-align: top} #claims-matrix .verdict {margin: 1px 0; padding: 1px 4px}</style>")
+    return (style + f'<table id="claims-matrix" class="claims-matrix"><thead><tr><th></th>{head}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table><p>{legend}; (k/n): holds in k of n seeds.</p>')
+
+
+def _short(comparison: str) -> str:
+    """"batchnorm vs standard" -> "bn vs std", to keep the matrix narrow."""
+    for long, short in (("noisy_batchnorm", "noisy bn"), ("batchnorm", "bn"), ("standard", "std")):
+        comparison = comparison.replace(long, short)
+    return comparison
+
+
+def scorecard_html(card: pd.DataFrame) -> str:
+    """The scorecard as an HTML table (id "scorecard"), the agreement cell coloured."""
+    colours = {"within the paper's range": VERDICT_COLOURS[claims.HOLDS], "below the paper's": "#fbe7a1",
+               "above the paper's": "#fbe7a1", "not measured by this config": VERDICT_COLOURS[claims.NOT_MEASURED]}
+    rows = []
+    for r in card.itertuples():
+        this = ("–" if pd.isna(r.this_median) else
+                _fmt(r.this_median) + ("" if r.seeds < 2 else f" ({_fmt(r.this_min)} – {_fmt(r.this_max)}, "
+                                                              f"{r.seeds} seeds)"))
+        cells = [r.source, f"{r.net.upper()} {r.variant}, lr {r.lr:g}", r.quantity, r.paper,
+                 f"{_fmt(r.paper_low)} – {_fmt(r.paper_high)}", this]
+        tds = "".join(f"<td>{html.escape(str(c))}</td>" for c in cells)
+        tds += f'<td style="background:{colours.get(r.agreement, "#fff")}">{html.escape(r.agreement)}</td>'
+        same = r.setting == "paper's setting"
+        tds += f'<td style="color:{"#155724" if same else "#6c757d"}">{html.escape(r.setting)}</td>'
+        rows.append(f"<tr>{tds}</tr>")
+    head = "".join(f"<th>{h}</th>" for h in ("source", "run", "quantity", "the paper", "read as",
+                                             "this config: median (range over seeds)", "", "setting"))
+    return f'<table id="scorecard"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
 # --------------------------------------------------------------------------- the catalogue

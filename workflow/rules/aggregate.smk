@@ -8,6 +8,7 @@
 localrules:
     aggregate,
     claims,
+    scorecard,
     report,
     all,
 
@@ -50,3 +51,26 @@ rule claims:
         "../../envs/train.yaml"
     script:
         "../scripts/claims.py"
+
+
+rule scorecard:
+    input:
+        **{table: f"results/tables/{table}.parquet" for table in ("training", "evals", "landscape",
+                                                                   "landscape_steps", "ics")},
+        numbers=str(WORKFLOW_DIR / "resources" / "paper_numbers.csv"),
+    output:
+        report(
+            "results/tables/scorecard.csv",
+            caption="../report/scorecard.rst",
+            category="Claims",
+        ),
+    params:
+        # Whether this config's setting is the paper's reads the nets section.
+        config=json.dumps(bnruns.canonical({"nets": config["nets"]})),
+        code=bnruns.code_fingerprint("scorecard", "claims"),
+    log:
+        "logs/aggregate/scorecard.log",
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../scripts/scorecard.py"

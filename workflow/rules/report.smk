@@ -12,6 +12,7 @@ rule report:
         template=str(WORKFLOW_DIR / "notebooks" / "templates" / "offline" / "index.html.j2"),
         tables=expand("results/tables/{table}.parquet", table=AGGREGATE_TABLES),
         claims="results/tables/claims.csv",
+        scorecard="results/tables/scorecard.csv",
     output:
         notebook="reports/report.ipynb",
         html=report("reports/report.html", caption="../report/report.rst", category="Report"),
@@ -42,7 +43,7 @@ rule report:
         workflow_dir=$(dirname $(dirname {input.notebook:q}))
         templates=$(dirname $(dirname {input.template:q}))
         papermill {input.notebook:q} {output.notebook:q} --kernel python3 --cwd . --log-output \
-            -p tables results/tables -p claims_csv {input.claims:q} -p figures {output.figures:q} \
+            -p tables results/tables -p claims_csv {input.claims:q} -p scorecard_csv {input.scorecard:q} -p figures {output.figures:q} \
             -p workflow_dir "$workflow_dir" -r config_json {params.config:q} > {log:q} 2>&1
         jupyter nbconvert --to html --no-input {output.notebook:q} --output-dir reports --output report.html \
             --TemplateExporter.extra_template_basedirs="$templates" --template offline >> {log:q} 2>&1

@@ -1,0 +1,137 @@
+"""The paper's stated numbers beside this config's: the scorecard.
+
+The numbers are data (workflow/resources/paper_numbers.csv): each names where the
+paper states it (section or figure), the run it is about (net, variant, lr), what it
+measures (a key of MEASURES, computed here for every seed of that run), the paper's
+words and the range they are read as. Numbers read off a plot are "approximately X":
+the range is a factor of 2 around X for quantities the paper plots on a log axis, and
+about +-0.05 for accuracies; numbers stated in the text, +-0.02.
+
+A row also says whether this config's setting is the paper's (dataset, network,
+schedule). Where it is not (the quick config's digits and narrow VGG-11), compare the
+direction of a difference, not the value.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from .claims import _runs, final_value
+
+PAPER_NUMBERS = Path(__file__).resolve().parents[1] / "resources" / "paper_numbers.csv"
+# The paper's settings, per net: what a config must match for its values to compare.
+PAPER_SETTING = {
+    "vgg": {"dataset": "cifar10", "model.arch": "vgg16", "model.width": 1.0, "steps": 15000, "batch_size": 128},
+    "dln": {"model.depth": 25, "model.width": 10, "model.normalized_layers": 24, "data.n_train": 1000,
+            "steps": 10000, "batch_size": 1000},
+}
+COLUMNS = ["id", "source", "net", "variant", "lr", "quantity", "paper", "paper_low", "paper_high", "this_median",
+           "this_min", "this_max", "seeds", "agreement", "setting"]
+
+
+def _last_test_accuracy(t: dict) -> float:
+    evals = t["evals"].sort_values("step")
+    return float(evals["test_accuracy"].iloc[-1]) if len(evals) else math.nan
+
+
+def _late(steps: pd.DataFrame, column: str) -> float:
+    if steps.empty:
+        return math.nan
+    half = steps["step"].max() / 2
+    return float(steps.loc[steps["step"] >= half, column].replace([np.inf, -np.inf], np.nan).median())
+
+
+def _at_largest_eta(landscape: pd.DataFrame) -> float:
+    if landscape.empty:
+        return math.nan
+    return float(landscape.loc[np.isclose(landscape["eta"], landscape["eta"].max()), "grad_change"].max())
+
+
+def _deep_cosine(ics: pd.DataFrame) -> float:
+    if ics.empty:
+        return math.nan
+    return float(ics.loc[ics["layer"] >= max(2, ics["layer"].max() / 2), "cosine"].median())
+
+
+def _finite(series: pd.Series, how: str) -> float:
+    values = series.replace([np.inf, -np.inf], np.nan).dropna()
+    return float(getattr(values, how)()) if len(values) else math.nan
+
+
+# Each measure: one run's (one seed's) tables -> a number.
+MEASURES: dict[str, Callable[[dict], float]] = {
+    "final_test_accuracy": _last_test_accuracy,
+    "final_train_accuracy": lambda t: final_value(t["training"], "accuracy") if len(t["training"]) else math.nan,
+    "final_train_loss": lambda t: final_value(t["training"], "loss") if len(t["training"]) else math.nan,
+    "initial_train_loss": lambda t: (float(t["training"].sort_values("step")["loss"].iloc[0])
+                                     if len(t["training"]) else math.nan),
+    "grad_predictiveness": lambda t: _finite(t["landscape_steps"]["grad_change_max"], "median"),
+    "grad_change_at_largest_eta_max": lambda t: _at_largest_eta(t["landscape"]),
+    "effective_beta": lambda t: _finite(t["landscape_steps"]["effective_beta"], "median"),
+    "effective_beta_max": lambda t: _finite(t["landscape_steps"]["effective_beta"], "max"),
+    "effective_beta_late": lambda t: _late(t["landscape_steps"], "effective_beta"),
+    "loss_along_gradient_max": lambda t: _finite(t["landscape_steps"]["loss_max"], "max"),
+    "ics_cosine_deep": lambda t: _deep_cosine(t["ics"]),
+}
+TABLES = ("training", "evals", "landscape", "landscape_steps", "ics")
+
+
+def load_paper_numbers(path: str | Path = PAPER_NUMBERS) -> pd.DataFrame:
+    numbers = pd.read_csv(path)
+    unknown = sorted(set(numbers["measure"]) - set(MEASURES))
+    if unknown:
+        raise ValueError(f"{path}: unknown measure(s) {', '.join(unknown)}; known: {', '.join(MEASURES)}")
+    return numbers
+
+
+def _lookup(section: dict, dotted: str):
+    value = section
+    for key in dotted.split("."):
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def setting(config: dict, net: str) -> str:
+    """"paper's setting" or "setting differs (...): compare the direction, not the value"."""
+    section = config.get("nets", {}).get(net)
+    if section is None:
+        return "not in this config"
+    differs = [f"{key} {_lookup(section, key)} (paper: {want})" for key, want in PAPER_SETTING[net].items()
+               if _lookup(section, key) != want]
+    if not differs:
+        return "paper's setting"
+    return f"setting differs ({'; '.join(differs)}): compare the direction, not the value"
+
+
+def _agreement(value: float, low: float, high: float) -> str:
+    if math.isnan(value):
+        return "not measured by this config"
+    if value < low:
+        return "below the paper's"
+    if value > high:
+        return "above the paper's"
+    return "within the paper's range"
+
+
+def scorecard(tables: dict[str, pd.DataFrame], config: dict, numbers: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per paper number: this config's median and range over seeds beside it."""
+    numbers = load_paper_numbers() if numbers is None else numbers
+    rows = []
+    for n in numbers.itertuples():
+        run_tables = {name: _runs(tables[name], n.net, n.variant, n.lr) if len(tables[name]) else tables[name]
+                      for name in TABLES}
+        seeds = sorted(set(run_tables["training"]["seed"].astype(int))) if len(run_tables["training"]) else []
+        values = [MEASURES[n.measure]({name: t[t["seed"] == s] for name, t in run_tables.items()}) for s in seeds]
+        finite = [v for v in values if not math.isnan(v)]
+        median = float(np.median(finite)) if finite else math.nan
+        rows.append(dict(id=n.id, source=n.source, net=n.net, variant=n.variant, lr=n.lr, quantity=n.quantity,
+                         paper=n.paper, paper_low=n.paper_low, paper_high=n.paper_high, this_median=median,
+                         this_min=min(finite) if finite else math.nan, this_max=max(finite) if finite else math.nan,
+                         seeds=len(finite), agreement=_agreement(median, n.paper_low, n.paper_high),
+                         setting=setting(config, n.net)))
+    return pd.DataFrame(rows, columns=COLUMNS)
