@@ -198,3 +198,27 @@ def test_effect_interval():
     low, high = effect_interval([1.0, 2.0, 3.0, 4.0, 5.0, math.inf])
     assert 1.0 <= low < 3.0 < high <= 5.0  # the non-finite value is left out
     assert effect_interval([1.0, 2.0, 3.0, 4.0, 5.0]) == (low, high)  # seeded: reproducible
+
+
+def test_distribution_statistics_equal_scipy_sample_by_sample():
+    rng = np.random.default_rng(1)
+    parts = []
+    for i, (size, draw) in enumerate([(50, rng.exponential), (200, lambda size: rng.standard_t(3, size=size)),
+                                      (7, rng.uniform), (3, rng.normal), (30, lambda size: np.ones(size))]):
+        values = draw(size=size)
+        parts.append(pd.DataFrame(dict(seed=i % 2, layer=1, unit=i, step=0, value=values)))
+    table = pd.concat(parts, ignore_index=True).sample(frac=1.0, random_state=0)  # order must not matter
+    expected_ks, expected_kurt = [], []
+    for part in parts[:3]:  # 3 values and a constant sample are skipped
+        x = part["value"].to_numpy()
+        z = (x - x.mean()) / x.std()
+        expected_ks.append(stats_kstest(z))
+        expected_kurt.append(abs((z**4).mean() - 3.0))
+    assert gaussian_distance(table) == pytest.approx(np.median(expected_ks), rel=1e-12)
+    assert excess_kurtosis(table) == pytest.approx(np.median(expected_kurt), rel=1e-12)
+
+
+def stats_kstest(z):
+    from scipy import stats
+
+    return stats.kstest(z, "norm").statistic

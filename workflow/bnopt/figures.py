@@ -71,7 +71,7 @@ def at_lrs(table: pd.DataFrame, lrs: list[float]) -> pd.DataFrame:
 
 
 def _variants(table: pd.DataFrame, wanted: list[str] | None) -> list[str]:
-    present = [v for v in VARIANT_ORDER if v in set(table["variant"])]
+    present = [v for v in VARIANT_ORDER if v in set(table["variant"].unique())]
     return [v for v in present if wanted is None or v in wanted]
 
 

@@ -337,7 +337,7 @@ def _activation_layers(config: dict, net: str) -> list[int]:
 
 
 def _need(table: pd.DataFrame, net: str, variants: list[str], what: str) -> None:
-    have = set(table.loc[table["net"] == net, "variant"])
+    have = set(table.loc[table["net"] == net, "variant"].unique())
     missing = [v for v in variants if v not in have]
     if missing:
         raise figures.NoData(f"needs {net} {what} of {', '.join(missing)}; this config has none")
