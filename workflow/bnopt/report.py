@@ -259,6 +259,9 @@ def claims_matrix(table: pd.DataFrame) -> pd.DataFrame:
     cells: dict[tuple[int, str], list] = {}
     for r in table.itertuples():
         kn = f"{r.k}/{r.n}" if r.n else "–"
+        if r.verdict == claims.MOOT:
+            verdicts = str(r.seed_verdicts).split(", ")
+            kn = f"{verdicts.count(claims.MOOT)} of {len(verdicts)} seeds moot"
         cells.setdefault((r.claim, r.setting), []).append((r.comparison, r.verdict, kn))
     matrix = pd.DataFrame(index=sorted(set(table["claim"])), columns=order, dtype=object)
     for (claim, where), entries in cells.items():
