@@ -9,7 +9,8 @@ import pytest
 import yaml
 from snakemake.utils import validate
 
-from bnopt.runs import Run, check_config, check_numbers_as_text, expand_runs, find_run, lr_token
+from bnopt.runs import (Run, check_config, check_numbers_as_text, expand_runs, find_run, lr_grid, lr_token,
+                        probed_runs)
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
@@ -107,6 +108,14 @@ BAD = [
      "points"),
     ("eval interval too long", lambda c: c["nets"]["vgg"].update(eval_every=10**6), "nets.vgg.eval_every"),
     ("negative replay tolerance", lambda c: c.update(replay_rtol=-1e-4), "replay_rtol"),
+    ("grid from high to low", lambda c: c["nets"]["dln"]["runs"][0].update(lrs={"geometric": [1e-5, 1e-6], "points": 3}),
+     "nets.dln.runs[0].lrs.geometric"),
+    ("grid bound as text", lambda c: c["nets"]["dln"]["runs"][0].update(lrs={"geometric": ["1e-7", 1e-5], "points": 3}),
+     "write 1.0e-6"),
+    ("grid of one point", lambda c: c["nets"]["dln"]["runs"][0].update(lrs={"geometric": [1e-7, 1e-5], "points": 1}),
+     "points"),
+    ("grid finer than 3 digits", lambda c: c["nets"]["dln"]["runs"][0].update(
+        lrs={"geometric": [1.0e-6, 1.001e-6], "points": 5}), "repeats a value"),
 ]
 
 
@@ -129,3 +138,27 @@ def test_bad_config_stops_snakemake_before_any_job(tmp_path, snakemake_bin):
     output = done.stdout + done.stderr
     assert "groupnorm" in output and "variants" in output
     assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()
+
+
+def test_a_geometric_grid_gives_stable_readable_learning_rates():
+    grid = lr_grid({"geometric": [1.0e-7, 3.2e-5], "points": 10})
+    assert len(grid) == 10 and grid[0] == 1e-7 and grid[-1] == 3.2e-5
+    assert grid == sorted(grid) and grid == lr_grid({"geometric": [1.0e-7, 3.2e-5], "points": 10})
+    assert all(float(f"{lr:.3g}") == lr for lr in grid)  # 3 significant digits: short path tokens
+    assert [lr_token(lr) for lr in grid[:3]] == ["1e-07", "1.9e-07", "3.6e-07"]
+    ratios = [b / a for a, b in zip(grid, grid[1:])]
+    assert max(ratios) / min(ratios) < 1.01  # a constant ratio, up to the rounding
+    # A refined grid (2N - 1 points) keeps every old value: adding points only adds runs.
+    assert set(grid) <= set(lr_grid({"geometric": [1.0e-7, 3.2e-5], "points": 19}))
+    assert lr_grid([0.1, 0.5]) == [0.1, 0.5]
+
+
+def test_a_group_without_probes_trains_without_probe_jobs():
+    config = validated({"nets": {"dln": {"runs": [
+        {"variants": ["standard", "batchnorm"], "lrs": [1e-6]},
+        {"variants": ["standard", "batchnorm"], "lrs": {"geometric": [1e-7, 1e-5], "points": 3}, "probe": False},
+    ]}}})
+    runs, probed = expand_runs(config), probed_runs(config)
+    assert {r.lr for r in runs} == {1e-7, 1e-6, 1e-5}
+    # 1e-6 is in both groups: the probed one wins.
+    assert {(r.variant, r.lr) for r in probed} == {("standard", 1e-6), ("batchnorm", 1e-6)}

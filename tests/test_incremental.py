@@ -131,6 +131,16 @@ def test_adding_a_learning_rate_runs_only_that_run(snakemake_bin, project, tmp_p
     assert plan(snakemake_bin, (sources, workdir), configfile) == {}
 
 
+def test_a_sweep_without_probes_adds_only_training_jobs(snakemake_bin, project, tmp_path):
+    def add_sweep(config):
+        # 1e-4 is already a probed run of the smoke config; 2e-4 and 4e-4 are new.
+        config["nets"]["dln"]["runs"].append({"variants": ["standard"], "lrs": {"geometric": [1.0e-4, 4.0e-4],
+                                                                                "points": 3}, "probe": False})
+
+    configfile = changed_config(tmp_path, add_sweep)
+    assert plan(snakemake_bin, project, configfile) == {"train": 2, **DOWNSTREAM}
+
+
 def test_deleted_outputs_are_the_only_ones_rebuilt(snakemake_bin, project, tmp_path):
     sources, workdir = _copy(project, tmp_path)
     segment = workdir / "results/vgg/batchnorm/lr~0.1/seed~0/probe/segment~000020/ics.parquet"

@@ -43,14 +43,33 @@ def lr_token(lr: float) -> str:
     return repr(float(lr))
 
 
-def expand_runs(config: dict) -> list[Run]:
-    """Every run of the config, each once, in config order."""
-    runs: dict[Run, None] = {}
+def lr_grid(lrs) -> list[float]:
+    """A run group's learning rates: a list as written, or a geometric grid
+    ``{geometric: [low, high], points: N}``: N values from low to high with a constant
+    ratio, each rounded to 3 significant digits, so that the same grid always gives
+    the same values (and path tokens), and a refined grid (2N - 1 points) keeps the
+    old values and only adds runs."""
+    if isinstance(lrs, dict):
+        (low, high), points = lrs["geometric"], int(lrs["points"])
+        return [float(f"{low * (high / low) ** (i / (points - 1)):.3g}") for i in range(points)]
+    return [float(lr) for lr in lrs]
+
+
+def _group_runs(config: dict):
     for net, section in config["nets"].items():
         for group in section["runs"]:
-            for variant, lr, seed in product(group["variants"], group["lrs"], group.get("seeds", [0])):
-                runs.setdefault(Run(net, variant, float(lr), int(seed)))
-    return list(runs)
+            for variant, lr, seed in product(group["variants"], lr_grid(group["lrs"]), group.get("seeds", [0])):
+                yield group, Run(net, variant, lr, int(seed))
+
+
+def expand_runs(config: dict) -> list[Run]:
+    """Every run of the config, each once, in config order."""
+    return list(dict.fromkeys(run for _, run in _group_runs(config)))
+
+
+def probed_runs(config: dict) -> list[Run]:
+    """The runs that get probe jobs: those of any group without ``probe: false``."""
+    return list(dict.fromkeys(run for group, run in _group_runs(config) if group.get("probe", True)))
 
 
 def find_run(config: dict, net: str, variant: str, lr: str, seed: str) -> Run:
@@ -109,15 +128,26 @@ def check_numbers_as_text(config: dict) -> None:
         groups = section.get("runs") if isinstance(section, dict) else None
         for i, group in enumerate(groups if isinstance(groups, list) else []):
             lrs = group.get("lrs") if isinstance(group, dict) else None
+            where = f"nets.{net}.runs[{i}].lrs"
+            if isinstance(lrs, dict):
+                lrs, where = lrs.get("geometric"), where + ".geometric"
             for j, lr in enumerate(lrs if isinstance(lrs, list) else []):
                 if isinstance(lr, str):
-                    raise ConfigError(f"nets.{net}.runs[{i}].lrs[{j}] = {lr!r} is text, not a number: "
+                    raise ConfigError(f"{where}[{j}] = {lr!r} is text, not a number: "
                                       "YAML reads 1e-6 as text, write 1.0e-6")
 
 
 def check_config(config: dict) -> None:
     """Run after the schema: checks it cannot express, each naming the key and the fix."""
     for net, section in config["nets"].items():
+        for i, group in enumerate(section["runs"]):
+            grid = group["lrs"]
+            if isinstance(grid, dict) and not grid["geometric"][0] < grid["geometric"][1]:
+                raise ConfigError(f"nets.{net}.runs[{i}].lrs.geometric = {grid['geometric']}: the first value "
+                                  "(the lowest learning rate) must be below the second (the highest)")
+            if len(set(lr_grid(grid))) < len(lr_grid(grid)):
+                raise ConfigError(f"nets.{net}.runs[{i}].lrs: {grid} repeats a value after rounding to 3 "
+                                  "significant digits; use fewer points or a wider range")
         for key in ("eval_every", "checkpoint_every"):
             if section[key] > section["steps"]:
                 raise ConfigError(

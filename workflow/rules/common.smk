@@ -21,6 +21,8 @@ validate(config, "../schemas/config.schema.yaml")
 bnruns.check_config(config)
 
 RUNS = bnruns.expand_runs(config)
+# Runs of groups with `probe: false` (learning-rate sweeps) train without probe jobs.
+PROBED_RUNS = bnruns.probed_runs(config)
 DATA_ROOT = config["data"]["root"]
 RUN_DIR = "results/{net}/{variant}/lr~{lr}/seed~{seed}"
 
@@ -104,7 +106,7 @@ def segment_of(wildcards):
 def all_probe_outputs():
     return [
         f"results/{run.path}/probe/segment~{start:06d}/{table}.parquet"
-        for run in RUNS
+        for run in PROBED_RUNS
         for start, _ in segments(run.net)
         for table in PROBE_TABLES
     ]
