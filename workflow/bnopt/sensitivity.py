@@ -1,0 +1,124 @@
+"""Learning-rate sensitivity: over which learning rates each variant trains, and where
+the standard network breaks (the blog post's second effect of BatchNorm; the paper's
+"enables us to use a broader range of (and thus larger) learning rates").
+
+A run's score is its final smoothed training metric (VGG: accuracy, a diverged run
+scoring 0; DLN: loss, a diverged run scoring infinity). On a net's grid of learning
+rates, a variant's **usable** learning rates are those at which its score (median
+over seeds) comes within a stated level of the best run on the grid, any variant's:
+VGG at least USABLE_ACCURACY of the best accuracy, DLN at most USABLE_LOSS times the
+best loss. Its **usable range** is the ratio of the largest to the smallest usable
+learning rate (1 for a single one, 0 for none).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from . import claims
+
+USABLE_ACCURACY = 0.9  # VGG: usable where the final smoothed accuracy is >= 90% of the grid's best
+USABLE_LOSS = 2.0  # DLN: usable where the final smoothed loss is <= 2x the grid's best
+RANGE_FACTOR = 4.0  # claim 6: batchnorm's usable range is at least this many times standard's
+MIN_GRID = 3  # claim 6 needs a grid of at least this many learning rates shared by both
+CLAIM_6 = "BatchNorm trains over a broader range of learning rates."
+
+
+def final_scores(training: pd.DataFrame, net: str) -> pd.DataFrame:
+    """One row per run of `net`: variant, lr, seed, its score, whether it diverged,
+    and why it did not train (empty if it did; see claims.did_not_train)."""
+    metric = "accuracy" if net == "vgg" else "loss"
+    rows = []
+    for (variant, lr, seed), run in training[training["net"] == net].groupby(["variant", "lr", "seed"]):
+        why = claims.did_not_train(run, net) or ""
+        rows.append(dict(variant=variant, lr=float(lr), seed=int(seed), score=claims.final_value(run, metric),
+                         diverged=why.startswith(f"{variant} diverged"), not_trained=why))
+    return pd.DataFrame(rows, columns=["variant", "lr", "seed", "score", "diverged", "not_trained"])
+
+
+def usable_lrs(scores: pd.DataFrame, net: str) -> dict[str, list[float]]:
+    """Per variant, its usable learning rates on the grid: where its median score over
+    seeds comes within the level of the grid's best (module docstring)."""
+    medians = scores.groupby(["variant", "lr"])["score"].median().reset_index()
+    if medians.empty:
+        return {}
+    if net == "vgg":
+        best = medians["score"].max()
+        ok = medians["score"] >= USABLE_ACCURACY * best
+    else:
+        best = medians["score"].min()
+        ok = medians["score"] <= USABLE_LOSS * best
+    usable = medians[ok]
+    return {v: sorted(usable.loc[usable["variant"] == v, "lr"]) for v in sorted(set(medians["variant"]))}
+
+
+def usable_range(lrs: list[float]) -> float:
+    """The ratio of the largest to the smallest usable learning rate (0 if none)."""
+    return max(lrs) / min(lrs) if lrs else 0.0
+
+
+def range_table(scores: pd.DataFrame, net: str) -> pd.DataFrame:
+    """Per variant: its usable learning rates, the lowest and highest, and the range."""
+    rows = []
+    for variant, lrs in usable_lrs(scores, net).items():
+        rows.append(dict(net=net, variant=variant, usable_lrs=", ".join(f"{lr:g}" for lr in lrs),
+                         lowest=min(lrs) if lrs else math.nan, highest=max(lrs) if lrs else math.nan,
+                         usable_range=usable_range(lrs)))
+    return pd.DataFrame(rows, columns=["net", "variant", "usable_lrs", "lowest", "highest", "usable_range"])
+
+
+def break_points(scores: pd.DataFrame, variant: str = "standard") -> dict[str, float]:
+    """The smallest grid lr at which `variant` diverges, and the smallest at which it
+    stops training (diverged or not training), each in more than half of its seeds;
+    NaN where it never does on the grid."""
+    runs = scores[scores["variant"] == variant]
+    if runs.empty:
+        return {"diverges": math.nan, "stops_training": math.nan}
+    per_lr = runs.groupby("lr").agg(diverged=("diverged", "mean"), stopped=("not_trained", lambda s: (s != "").mean()))
+    diverges = per_lr.index[per_lr["diverged"] > 0.5]
+    stops = per_lr.index[per_lr["stopped"] > 0.5]
+    return {"diverges": float(diverges.min()) if len(diverges) else math.nan,
+            "stops_training": float(stops.min()) if len(stops) else math.nan}
+
+
+def claim_6(training: pd.DataFrame) -> list[dict]:
+    """Claim 6 per net: batchnorm's usable range >= RANGE_FACTOR x standard's, seed by
+    seed (each seed's grid on its own) and aggregated as the other claims."""
+    rows = []
+    rule = (f"usable lrs: where the final smoothed {{metric}} comes within {{level}} of the best run on the grid "
+            f"(any variant); usable range = largest / smallest usable lr; batchnorm's range >= {RANGE_FACTOR:g}x "
+            f"standard's (needs >= {MIN_GRID} shared lrs)")
+    for net in ("vgg", "dln"):
+        metric, level = (("accuracy", f"{USABLE_ACCURACY:.0%}") if net == "vgg" else ("loss", f"{USABLE_LOSS:g}x"))
+        scores = final_scores(training, net)
+        scores = scores[scores["variant"].isin(["standard", "batchnorm"])]
+        shared = sorted(set(scores.loc[scores["variant"] == "standard", "lr"])
+                        & set(scores.loc[scores["variant"] == "batchnorm", "lr"]))
+        row = dict(claim=6, statement=CLAIM_6, net=net, lr=math.nan, comparison="batchnorm vs standard, lr grid",
+                   effect="usable range, batchnorm / standard", rule=rule.format(metric=metric, level=level),
+                   aggregate_rule=claims.AGGREGATE_RULE, moot_because="")
+        seeds = sorted(set(scores["seed"]))
+        verdicts, effects, numbers = [], [], []
+        for seed in seeds if len(shared) >= MIN_GRID else []:
+            ranges = {v: usable_range(lrs) for v, lrs in usable_lrs(scores[scores["seed"] == seed], net).items()}
+            bn, std = ranges.get("batchnorm", 0.0), ranges.get("standard", 0.0)
+            verdicts.append(claims.HOLDS if bn >= RANGE_FACTOR * std and bn > 0 else claims.FAILS)
+            effects.append(bn / std if std > 0 else math.inf)
+            numbers.append({"usable range batchnorm": bn, "usable range standard": std})
+        verdict, k, n = claims.aggregate(verdicts)
+        low, high = claims.effect_interval(effects)
+        median_numbers = claims._median_numbers(numbers)
+        row.update(verdict=verdict, k=k, n=n, holds_in=f"{k} of {n} seeds" if n else "-",
+                   effect_median=float(np.median(effects)) if effects else math.nan, effect_ci_low=low,
+                   effect_ci_high=high, effect_per_seed=", ".join(claims._fmt(e) for e in effects),
+                   seeds=", ".join(map(str, seeds)) if verdicts else "", seed_verdicts=", ".join(verdicts),
+                   numbers=("median over seeds: " if len(verdicts) > 1 else "")
+                   + "; ".join(f"{key} = {claims._fmt(v)}" for key, v in median_numbers.items())
+                   + f"; grid: {len(shared)} shared lrs")
+        if not verdicts:
+            row["rule"] += f" (this config has {len(shared)} lrs with both)"
+        rows.append(row)
+    return rows
