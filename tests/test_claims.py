@@ -124,7 +124,7 @@ def test_the_claims_table_covers_every_claim_even_when_nothing_was_measured():
                                   "l2", "cosine", "loss_min", "loss_max", "grad_change_min", "grad_change_max",
                                   "effective_beta", "mean", "value"])
     table = check_claims(empty, empty, empty, empty, empty)
-    assert set(table["claim"]) == {1, 2, 3, 4, 5}
+    assert set(table["claim"]) == {1, 2, 3, 4, 5, 6}
     assert set(table["verdict"]) == {NOT_MEASURED}
 
 

@@ -89,7 +89,7 @@ def test_editing_the_notebook_or_figure_code_reruns_only_the_report(snakemake_bi
 def test_editing_training_code_retrains(snakemake_bin, project, module):
     sources, _ = project
     with edited(sources / "workflow/bnopt" / module, "\n# edited\n"):
-        assert plan(snakemake_bin, project) == {"train": 10, "probe": 20, **DOWNSTREAM}
+        assert plan(snakemake_bin, project) == {"train": 14, "probe": 20, **DOWNSTREAM}
 
 
 def test_editing_one_normalization_retrains_only_its_runs(snakemake_bin, project):
@@ -133,9 +133,9 @@ def test_adding_a_learning_rate_runs_only_that_run(snakemake_bin, project, tmp_p
 
 def test_a_sweep_without_probes_adds_only_training_jobs(snakemake_bin, project, tmp_path):
     def add_sweep(config):
-        # 1e-4 is already a probed run of the smoke config; 2e-4 and 4e-4 are new.
-        config["nets"]["dln"]["runs"].append({"variants": ["standard"], "lrs": {"geometric": [1.0e-4, 4.0e-4],
-                                                                                "points": 3}, "probe": False})
+        # l2 at 1e-4 is already a probed run of the smoke config; 2e-4 and 4e-4 are new.
+        config["nets"]["dln"]["runs"].append({"variants": ["l2"], "lrs": {"geometric": [1.0e-4, 4.0e-4],
+                                                                          "points": 3}, "probe": False})
 
     configfile = changed_config(tmp_path, add_sweep)
     assert plan(snakemake_bin, project, configfile) == {"train": 2, **DOWNSTREAM}
@@ -188,9 +188,9 @@ def test_a_second_snakemake_on_the_same_directory_is_refused(snakemake_bin, proj
 def test_a_cosmetic_edit_is_forgiven_with_touch(snakemake_bin, project, tmp_path):
     sources, workdir = _copy(project, tmp_path)
     with edited(sources / "workflow/bnopt/norms.py", "\n# a comment only\n"):
-        assert plan(snakemake_bin, (sources, workdir)) == {"train": 10, "probe": 20, **DOWNSTREAM}
+        assert plan(snakemake_bin, (sources, workdir)) == {"train": 14, "probe": 20, **DOWNSTREAM}
         # --touch marks the outputs up to date and records the new code fingerprint.
         snakemake(snakemake_bin, workdir, "--touch", repo=sources)
         assert plan(snakemake_bin, (sources, workdir)) == {}
     # The next edit (here: putting the file back) is seen again.
-    assert plan(snakemake_bin, (sources, workdir))["train"] == 10
+    assert plan(snakemake_bin, (sources, workdir))["train"] == 14

@@ -25,9 +25,9 @@ def test_smoke_dag_trains_every_run(smoke_run):
     workdir, seconds = smoke_run
     config = yaml.safe_load(SMOKE.read_text())
     manifests = sorted(workdir.glob("results/*/*/lr~*/seed~*/train/manifest.json"))
-    expected = sum(len(g["variants"]) * len(g["lrs"]) * len(g.get("seeds", [0]))
-                   for net in config["nets"].values() for g in net["runs"])
-    assert len(manifests) == expected
+    from bnopt.runs import expand_runs
+
+    assert len(manifests) == len(expand_runs(config)) == 14
     for path in manifests:
         manifest = json.loads(path.read_text())
         folder = path.parent
@@ -72,14 +72,19 @@ def test_smoke_dag_aggregates_tidy_tables_and_checks_the_claims(smoke_run):
     workdir, _ = smoke_run
     tables = workdir / "results" / "tables"
     runs = pd.read_parquet(tables / "runs.parquet")
-    assert len(runs) == 10 and runs["diverged"].sum() == 1
+    assert len(runs) == 14 and runs["diverged"].sum() == 1
     for name in ("training", "evals", "landscape", "landscape_steps", "ics", "activations", "moments",
                  "curvature"):
         table = pd.read_parquet(tables / f"{name}.parquet")
         assert {"net", "variant", "lr", "seed", "step"} <= set(table.columns), name
-        assert len(table.groupby(["net", "variant", "lr", "seed"])) == 10, name  # every run, even the diverged one
+        # Every run, even the diverged one; the probe tables lack the sweep's four unprobed runs.
+        expected = 14 if name in ("training", "evals") else 10
+        assert len(table.groupby(["net", "variant", "lr", "seed"])) == expected, name
     claims = pd.read_csv(tables / "claims.csv")
-    assert set(claims["claim"]) == {1, 2, 3, 4, 5}
+    assert set(claims["claim"]) == {1, 2, 3, 4, 5, 6}
+    # The DLN sweep (2.5e-5, 1e-4, 4e-4) measures claim 6.
+    claim_6 = claims[(claims["claim"] == 6) & (claims["net"] == "dln")].iloc[0]
+    assert claim_6["n"] == 1 and "grid: 3 shared lrs" in claim_6["numbers"]
     from bnopt.claims import VERDICTS
 
     assert set(claims["verdict"]) <= set(VERDICTS)

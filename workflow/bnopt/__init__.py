@@ -14,7 +14,9 @@ The science lives here as small modules with one job each:
 - :mod:`bnopt.probes`   landscape, ICS, activations, curvature at one step
 - :mod:`bnopt.replay`   the probe job: exact replay with measurements switched on
 - :mod:`bnopt.tables`   tidy tables gathered from every run
-- :mod:`bnopt.claims`   the paper's five claims, checked by explicit rules
+- :mod:`bnopt.claims`   the paper's claims, checked seed by seed by explicit rules
+- :mod:`bnopt.sensitivity` learning-rate ranges, break points, claim 6
+- :mod:`bnopt.scorecard` the paper's stated numbers beside this config's
 - :mod:`bnopt.figures`  the paper's figures from the tidy tables
 - :mod:`bnopt.report`   which figures the report draws, and their captions
 - :mod:`bnopt.runs`     config -> the set of runs and their paths

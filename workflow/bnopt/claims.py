@@ -1,4 +1,4 @@
-"""The paper's five claims, each checked on the measured tables by an explicit rule,
+"""The paper's claims (five, and the learning-rate range of bnopt.sensitivity), each checked on the measured tables by an explicit rule,
 seed by seed and across seeds.
 
 A check compares runs of one net at one learning rate. Its rule is applied to each
@@ -46,6 +46,7 @@ CLAIMS = {
     3: "BN does not reduce ICS: ||G - G'|| is similar or larger, and cos(G, G') similar or smaller, with BN.",
     4: "With BN the loss varies less along the gradient, the gradient changes less, and the effective beta is lower and steadier.",
     5: "l_p normalizations train at least as well as BN and smooth the landscape too, while their activation distributions are not Gaussian-like and move more.",
+    6: "BN trains over a broader range of learning rates (the paper's section 3.1 and the blog post).",
 }
 COLUMNS = ["claim", "statement", "net", "lr", "comparison", "verdict", "k", "n", "holds_in", "effect",
            "effect_median", "effect_ci_low", "effect_ci_high", "effect_per_seed", "seeds", "seed_verdicts",
@@ -527,5 +528,8 @@ def check_claims(training: pd.DataFrame, landscape_steps: pd.DataFrame, ics: pd.
     aggregated (see the module's docstring)."""
     split = SeedTables(dict(training=training, landscape_steps=landscape_steps, ics=ics, moments=moments,
                             activations=activations))
-    rows = [*claim_1(split), *claim_2(split), *claim_3(split), *claim_4(split), *claim_5(split)]
+    from .sensitivity import claim_6  # it builds on this module
+
+    rows = [*claim_1(split), *claim_2(split), *claim_3(split), *claim_4(split), *claim_5(split),
+            *claim_6(training)]
     return pd.DataFrame(rows, columns=COLUMNS)

@@ -392,3 +392,41 @@ def activation_histograms(activations: pd.DataFrame, net: str, lr: float, layers
     fig.suptitle(f"{net.upper()} activations before the non-linearity, lr = {lr:g}", y=1.0)
     fig.tight_layout()
     return fig
+
+
+def lr_sensitivity(scores: pd.DataFrame, steps: pd.DataFrame, net: str, paper_lrs: list[float],
+                   variants: list[str] | None = None) -> plt.Figure:
+    """The learning-rate sensitivity of each variant: its final score (VGG: smoothed
+    training accuracy; DLN: smoothed training loss, log axis) against the learning
+    rate (log axis), median over seeds with their range as a band, a diverged seed
+    marked x at the panel's edge; beside it, the steps until the run is trained (see
+    bnopt.sensitivity.steps_to_level). Dotted lines: the paper's learning rates."""
+    _style()
+    table = _require(scores, f"{net} runs at several learning rates")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), squeeze=False)
+    score_ax, steps_ax = axes[0]
+    for variant in _variants(table, variants):
+        colour = PALETTE[variant]
+        runs = table[table["variant"] == variant]
+        _median_and_band(score_ax, across_seeds(runs, "lr", "score"), colour, variant, marker="o")
+        diverged = runs[runs["diverged"]]
+        if len(diverged):
+            edge = 0.0 if net == "vgg" else None
+            y = edge if edge is not None else np.nanmax(np.where(np.isfinite(table["score"]), table["score"], np.nan))
+            score_ax.plot(diverged["lr"], [y] * len(diverged), "x", color=colour, ms=9, mew=2)
+        reached = steps[steps["variant"] == variant]
+        _median_and_band(steps_ax, across_seeds(reached, "lr", "steps"), colour, marker="o")
+    for ax in (score_ax, steps_ax):
+        ax.set_xscale("log")
+        ax.set_xlabel("learning rate")
+        for lr in paper_lrs:
+            ax.axvline(lr, color="grey", ls=":", lw=1)
+    score_ax.set_ylabel("final training accuracy" if net == "vgg" else "final training loss")
+    if net == "dln":
+        score_ax.set_yscale("log")
+    steps_ax.set_ylabel("steps until trained")
+    score_ax.set_title(f"{net.upper()}: final score against the learning rate")
+    steps_ax.set_title(f"{net.upper()}: steps until trained (never: not drawn)")
+    fig.tight_layout()
+    _legend(fig)
+    return fig

@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from . import claims, figures
+from . import claims, figures, sensitivity
 
 TABLES = ("runs", "training", "evals", "landscape", "landscape_steps", "ics", "activations", "moments",
           "curvature")
@@ -464,6 +464,44 @@ def _curvature(net):
     return draw
 
 
+# Appendix A.2.2: the largest probe step, "slightly smaller than the learning rate at
+# which the standard network diverges", as a multiple of the paper's base lr.
+PAPER_BREAK = {"vgg": (4, 0.1), "dln": (30, 1e-6)}
+
+
+def _lr_sensitivity(net):
+    def draw(t, config):
+        scores = sensitivity.final_scores(t["training"], net)
+        shared = set(scores.loc[scores["variant"] == "standard", "lr"]) & set(
+            scores.loc[scores["variant"] == "batchnorm", "lr"])
+        if len(shared) < sensitivity.MIN_GRID:
+            raise figures.NoData(f"needs {net} runs of standard and batchnorm at {sensitivity.MIN_GRID} or more "
+                                 f"learning rates; this config has {len(shared)}")
+        # Variants run at one or two learning rates have no range to show.
+        counts = scores.groupby("variant")["lr"].nunique()
+        scores = scores[scores["variant"].isin(counts.index[counts >= sensitivity.MIN_GRID])]
+        steps = sensitivity.steps_to_level(t["training"], net, scores)
+        steps = steps[steps["variant"].isin(set(scores["variant"]))]
+        fig = figures.lr_sensitivity(scores, steps, net, list(PAPER_LRS[net]))
+        ranges = sensitivity.range_table(scores, net)
+        listed = "; ".join(f"{r.variant} {_fmt(r.usable_range)}x ({r.usable_lrs or 'none'})"
+                           for r in ranges.itertuples())
+        level = (f"{sensitivity.USABLE_ACCURACY:.0%} of the best final accuracy" if net == "vgg"
+                 else f"{sensitivity.USABLE_LOSS:g}x the best final loss")
+        points = sensitivity.break_points(scores)
+        factor, base = PAPER_BREAK[net]
+        def at(lr):
+            return "nowhere on this grid" if math.isnan(lr) else f"at lr {lr:g}"
+
+        said = (f" Where the standard network breaks on this grid (in most seeds): it stops training "
+                f"{at(points['stops_training'])} and diverges {at(points['diverges'])}; the paper's standard "
+                f"network diverges slightly above {factor}x its lr, {factor * base:g} (Appendix A.2.2).")
+        return fig, (f" Usable range (largest / smallest lr whose median score is within {level} on the grid): "
+                     f"{listed}." + said + _verdicts(t.get("claims"), 6, net)
+                     + seeds_note(t["training"], net, sorted(shared), ["standard", "batchnorm"]))
+    return draw
+
+
 ALL_VARIANTS = figures.VARIANT_ORDER
 CATALOGUE = [
     Spec("fig01_training_vgg", "Fig. 1a-b: VGG training and test accuracy, standard vs BN",
@@ -512,6 +550,12 @@ CATALOGUE = [
     Spec("fig13_landscape_all_dln", "Fig. 13: DLN landscape under every normalization",
          "Paper: in the DLN too, every normalization smooths the landscape like BN.",
          _landscape("dln", ALL_VARIANTS, 5)),
+    Spec("lr_sensitivity_vgg", "Learning-rate sensitivity, VGG",
+         "Paper (section 3.1) and the blog post: BN trains over a broader range of (and thus larger) learning "
+         "rates.", _lr_sensitivity("vgg")),
+    Spec("lr_sensitivity_dln", "Learning-rate sensitivity, DLN",
+         "Paper (section 3.1) and the blog post: BN trains over a broader range of (and thus larger) learning "
+         "rates.", _lr_sensitivity("dln")),
     Spec("curvature_vgg", "Beyond the paper: VGG top Hessian eigenvalue",
          "Not in the paper: the top eigenvalue of the minibatch loss's Hessian (power iteration), with 2/lr "
          "dashed. Gradient descent is stable where it stays below 2/lr; an eigenvalue sitting at 2/lr marks "

@@ -24,7 +24,6 @@ USABLE_ACCURACY = 0.9  # VGG: usable where the final smoothed accuracy is >= 90%
 USABLE_LOSS = 2.0  # DLN: usable where the final smoothed loss is <= 2x the grid's best
 RANGE_FACTOR = 4.0  # claim 6: batchnorm's usable range is at least this many times standard's
 MIN_GRID = 3  # claim 6 needs a grid of at least this many learning rates shared by both
-CLAIM_6 = "BatchNorm trains over a broader range of learning rates."
 
 
 def final_scores(training: pd.DataFrame, net: str) -> pd.DataFrame:
@@ -86,7 +85,8 @@ def break_points(scores: pd.DataFrame, variant: str = "standard") -> dict[str, f
 
 def claim_6(training: pd.DataFrame) -> list[dict]:
     """Claim 6 per net: batchnorm's usable range >= RANGE_FACTOR x standard's, seed by
-    seed (each seed's grid on its own) and aggregated as the other claims."""
+    seed (each seed's grid on its own: a seed with fewer than MIN_GRID learning rates
+    shared by both is not measured) and aggregated as the other claims."""
     rows = []
     rule = (f"usable lrs: where the final smoothed {{metric}} comes within {{level}} of the best run on the grid "
             f"(any variant); usable range = largest / smallest usable lr; batchnorm's range >= {RANGE_FACTOR:g}x "
@@ -97,13 +97,18 @@ def claim_6(training: pd.DataFrame) -> list[dict]:
         scores = scores[scores["variant"].isin(["standard", "batchnorm"])]
         shared = sorted(set(scores.loc[scores["variant"] == "standard", "lr"])
                         & set(scores.loc[scores["variant"] == "batchnorm", "lr"]))
-        row = dict(claim=6, statement=CLAIM_6, net=net, lr=math.nan, comparison="batchnorm vs standard, lr grid",
+        row = dict(claim=6, statement=claims.CLAIMS[6], net=net, lr=math.nan, comparison="batchnorm vs standard, lr grid",
                    effect="usable range, batchnorm / standard", rule=rule.format(metric=metric, level=level),
                    aggregate_rule=claims.AGGREGATE_RULE, moot_because="")
         seeds = sorted(set(scores["seed"]))
         verdicts, effects, numbers = [], [], []
-        for seed in seeds if len(shared) >= MIN_GRID else []:
-            ranges = {v: usable_range(lrs) for v, lrs in usable_lrs(scores[scores["seed"] == seed], net).items()}
+        for seed in seeds:
+            mine = scores[scores["seed"] == seed]
+            grid = set(mine.loc[mine["variant"] == "standard", "lr"]) & set(mine.loc[mine["variant"] == "batchnorm", "lr"])
+            if len(grid) < MIN_GRID:  # this seed's grid is too short to tell (e.g. a seed run at two lrs only)
+                verdicts.append(claims.NOT_MEASURED)
+                continue
+            ranges = {v: usable_range(lrs) for v, lrs in usable_lrs(mine[mine["lr"].isin(grid)], net).items()}
             bn, std = ranges.get("batchnorm", 0.0), ranges.get("standard", 0.0)
             verdicts.append(claims.HOLDS if bn >= RANGE_FACTOR * std and bn > 0 else claims.FAILS)
             effects.append(bn / std if std > 0 else math.inf)
@@ -114,11 +119,29 @@ def claim_6(training: pd.DataFrame) -> list[dict]:
         row.update(verdict=verdict, k=k, n=n, holds_in=f"{k} of {n} seeds" if n else "-",
                    effect_median=float(np.median(effects)) if effects else math.nan, effect_ci_low=low,
                    effect_ci_high=high, effect_per_seed=", ".join(claims._fmt(e) for e in effects),
-                   seeds=", ".join(map(str, seeds)) if verdicts else "", seed_verdicts=", ".join(verdicts),
-                   numbers=("median over seeds: " if len(verdicts) > 1 else "")
-                   + "; ".join(f"{key} = {claims._fmt(v)}" for key, v in median_numbers.items())
-                   + f"; grid: {len(shared)} shared lrs")
-        if not verdicts:
+                   seeds=", ".join(map(str, seeds)), seed_verdicts=", ".join(verdicts),
+                   numbers="; ".join([*(f"{key} = {claims._fmt(v)}" for key, v in median_numbers.items()),
+                                      f"grid: {len(shared)} shared lrs"]))
+        if len(numbers) > 1:
+            row["numbers"] = "median over seeds: " + row["numbers"]
+        if not n:
             row["rule"] += f" (this config has {len(shared)} lrs with both)"
         rows.append(row)
     return rows
+
+
+def steps_to_level(training: pd.DataFrame, net: str, scores: pd.DataFrame) -> pd.DataFrame:
+    """Per run: the first step at which it is 'trained' (VGG: smoothed accuracy reaches
+    claims.TARGET_ACCURACY; DLN: smoothed loss reaches USABLE_LOSS x the grid's best
+    final loss), inf if never: the speed half of the blog post's claim."""
+    best = scores["score"].min() if len(scores) else math.nan
+    rows = []
+    for (variant, lr, seed), run in training[training["net"] == net].groupby(["variant", "lr", "seed"]):
+        if net == "vgg":
+            steps = claims.steps_to_accuracy(run)
+        else:
+            curve = claims.smoothed(run, "loss")
+            reached = curve.loc[curve["smoothed"] <= USABLE_LOSS * best, "step"]
+            steps = float(reached.iloc[0]) if len(reached) else math.inf
+        rows.append(dict(variant=variant, lr=float(lr), seed=int(seed), steps=steps))
+    return pd.DataFrame(rows, columns=["variant", "lr", "seed", "steps"])

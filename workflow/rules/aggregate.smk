@@ -44,7 +44,7 @@ rule claims:
             category="Claims",
         ),
     params:
-        code=bnruns.code_fingerprint("claims"),
+        code=bnruns.code_fingerprint("claims", "sensitivity"),
     log:
         "logs/aggregate/claims.log",
     conda:

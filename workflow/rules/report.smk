@@ -27,7 +27,7 @@ rule report:
         # What the report reads of the config (activation layers, nets), canonical
         # so that a re-saved YAML does not re-render it.
         config=json.dumps(bnruns.canonical({"nets": config["nets"]})),
-        code=bnruns.code_fingerprint("report", "figures", "claims"),
+        code=bnruns.code_fingerprint("report", "figures", "claims", "sensitivity"),
     log:
         "logs/report/report.log",
     benchmark:
