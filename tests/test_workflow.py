@@ -45,11 +45,20 @@ def test_smoke_dag_trains_every_run(smoke_run):
 
 
 def test_smoke_dag_probes_every_segment(smoke_run):
+    from bnopt.runs import probed_runs
+
     workdir, _ = smoke_run
     config = yaml.safe_load(SMOKE.read_text())
+    probed = {run.path for run in probed_runs(config)}
+    unprobed = [d for d in workdir.glob("results/*/*/lr~*/seed~*") if d.relative_to(workdir / "results").as_posix()
+                not in probed]
+    # The sweep's runs (probe: false) have no probe folder at all.
+    assert len(unprobed) == 4 and not any((d / "probe").exists() for d in unprobed)
     for net, section in config["nets"].items():
         for segment in range(0, section["steps"], section["checkpoint_every"]):
             for run_dir in workdir.glob(f"results/{net}/*/lr~*/seed~0"):
+                if run_dir in unprobed:
+                    continue
                 folder = run_dir / "probe" / f"segment~{segment:06d}"
                 tables = {name: pd.read_parquet(folder / f"{name}.parquet") for name in
                           ("landscape", "landscape_steps", "ics", "activations", "moments", "curvature")}
@@ -72,7 +81,9 @@ def test_smoke_dag_aggregates_tidy_tables_and_checks_the_claims(smoke_run):
     workdir, _ = smoke_run
     tables = workdir / "results" / "tables"
     runs = pd.read_parquet(tables / "runs.parquet")
-    assert len(runs) == 14 and runs["diverged"].sum() == 1
+    # The run at lr 1 diverges on purpose; the sweep's standard network diverges at its largest lr, 4e-4.
+    assert len(runs) == 14 and runs["diverged"].sum() == 2
+    assert set(runs.loc[runs["diverged"], "lr"]) == {1.0, 4e-4}
     for name in ("training", "evals", "landscape", "landscape_steps", "ics", "activations", "moments",
                  "curvature"):
         table = pd.read_parquet(tables / f"{name}.parquet")

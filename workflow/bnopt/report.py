@@ -496,7 +496,7 @@ def _lr_sensitivity(net):
         said = (f" Where the standard network breaks on this grid (in most seeds): it stops training "
                 f"{at(points['stops_training'])} and diverges {at(points['diverges'])}; the paper's standard "
                 f"network diverges slightly above {factor}x its lr, {factor * base:g} (Appendix A.2.2).")
-        return fig, (f" Usable range (largest / smallest lr whose median score is within {level} on the grid): "
+        return fig, (f" This run, usable range (largest / smallest lr whose median score is within {level} on the grid): "
                      f"{listed}." + said + _verdicts(t.get("claims"), 6, net)
                      + seeds_note(t["training"], net, sorted(shared), ["standard", "batchnorm"]))
     return draw
