@@ -251,20 +251,27 @@ def evaluate(check: Check, split: SeedTables) -> dict:
         else:
             verdicts.append(_verdict(judged.ok))
             effects.append(judged.effect)
-    verdict, k, n = aggregate(verdicts)
-    low, high = effect_interval(effects)
-    finite = [e for e in effects if not math.isnan(e)]
-    several = len(seeds) > 1
     return dict(claim=check.claim, statement=CLAIMS[check.claim], net=check.net, lr=check.lr,
-                comparison=check.comparison, verdict=verdict, k=k, n=n,
-                holds_in=f"{k} of {n} seeds" if n else "-", effect=check.effect,
-                effect_median=float(np.median(finite)) if finite else math.nan, effect_ci_low=low, effect_ci_high=high,
-                effect_per_seed=", ".join(_fmt(e) for e in effects),
-                seeds=", ".join(map(str, seeds)), seed_verdicts=", ".join(verdicts), moot_because=" | ".join(moot),
-                numbers=("median over seeds: " if several else "")
-                + "; ".join(f"{k} = {_fmt(v)}" for k, v in _median_numbers(numbers).items()),
+                comparison=check.comparison, effect=check.effect, moot_because=" | ".join(moot),
+                **over_seeds(seeds, verdicts, effects, numbers),
                 rule=check.rule + ("" if seeds else f" (needs {check.source} of {', '.join(check.variants)})"),
                 aggregate_rule=AGGREGATE_RULE)
+
+
+def over_seeds(seeds: list[int], verdicts: list[str], effects: list[float], numbers: list[dict],
+               extra: str = "") -> dict:
+    """A claims row's across-seed columns from its per-seed verdicts, effects (of the
+    counted seeds) and numbers: the aggregate verdict, k of n, the effect's median and
+    interval, and the numbers' medians as text (`extra` appended)."""
+    verdict, k, n = aggregate(verdicts)
+    low, high = effect_interval(effects)
+    measured = [e for e in effects if not math.isnan(e)]
+    text = "; ".join([*(f"{key} = {_fmt(v)}" for key, v in _median_numbers(numbers).items()), *([extra] if extra else [])])
+    return dict(verdict=verdict, k=k, n=n, holds_in=f"{k} of {n} seeds" if n else "-",
+                effect_median=float(np.median(measured)) if measured else math.nan, effect_ci_low=low,
+                effect_ci_high=high, effect_per_seed=", ".join(_fmt(e) for e in effects),
+                seeds=", ".join(map(str, seeds)), seed_verdicts=", ".join(verdicts),
+                numbers=("median over seeds: " if len(numbers) > 1 else "") + text)
 
 
 def unmeasured(claim: int, net: str, comparison: str, needs: str) -> dict:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 
 from . import claims
@@ -113,18 +112,8 @@ def claim_6(training: pd.DataFrame) -> list[dict]:
             verdicts.append(claims.HOLDS if bn >= RANGE_FACTOR * std and bn > 0 else claims.FAILS)
             effects.append(bn / std if std > 0 else math.inf)
             numbers.append({"usable range batchnorm": bn, "usable range standard": std})
-        verdict, k, n = claims.aggregate(verdicts)
-        low, high = claims.effect_interval(effects)
-        median_numbers = claims._median_numbers(numbers)
-        row.update(verdict=verdict, k=k, n=n, holds_in=f"{k} of {n} seeds" if n else "-",
-                   effect_median=float(np.median(effects)) if effects else math.nan, effect_ci_low=low,
-                   effect_ci_high=high, effect_per_seed=", ".join(claims._fmt(e) for e in effects),
-                   seeds=", ".join(map(str, seeds)), seed_verdicts=", ".join(verdicts),
-                   numbers="; ".join([*(f"{key} = {claims._fmt(v)}" for key, v in median_numbers.items()),
-                                      f"grid: {len(shared)} shared lrs"]))
-        if len(numbers) > 1:
-            row["numbers"] = "median over seeds: " + row["numbers"]
-        if not n:
+        row.update(claims.over_seeds(seeds, verdicts, effects, numbers, extra=f"grid: {len(shared)} shared lrs"))
+        if not row["n"]:
             row["rule"] += f" (this config has {len(shared)} lrs with both)"
         rows.append(row)
     return rows
