@@ -106,13 +106,14 @@ def diverged_runs(runs: pd.DataFrame, net: str) -> set:
     return {(r.variant, float(r.lr), int(r.seed)) for r in sub.itertuples()}
 
 
-def _histogram_seeds(table: pd.DataFrame, net: str, lr: float, what: str = "histograms") -> str:
+HISTOGRAM_SEEDS = " The histograms are the lowest seed's of each variant; the numbers pool every seed."
+ETA_SEEDS = " With several seeds, each curve is the median over seeds."
+
+
+def _if_several_seeds(table: pd.DataFrame, net: str, lr: float, text: str) -> str:
+    """`text` where some variant of `net` at `lr` has two or more seeds, else nothing."""
     seeds = figures.at_lrs(table[table["net"] == net], [lr]).groupby("variant")["seed"].nunique()
-    if seeds.empty or seeds.max() < 2:
-        return ""
-    if what == "histograms":
-        return " The histograms are the lowest seed's of each variant; the numbers pool every seed."
-    return " With several seeds, each curve is the median over seeds."
+    return text if len(seeds) and seeds.max() >= 2 else ""
 
 
 def seeds_note(table: pd.DataFrame, net: str, lrs: list[float], variants: list[str] | None) -> str:
@@ -362,7 +363,7 @@ def _fig1c(t, config):
     layers = layers_by_position(_activation_layers(config, "vgg"), "vgg", (3, 11))
     fig = figures.activation_histograms(t["activations"], "vgg", lr, layers, variants)
     return fig, (note + _distribution_summary(t, "vgg", lr, layers, variants)
-                 + _histogram_seeds(t["activations"], "vgg", lr))
+                 + _if_several_seeds(t["activations"], "vgg", lr, HISTOGRAM_SEEDS))
 
 
 def _fig2(t, config):
@@ -381,7 +382,7 @@ def _fig2_hist(t, config):
     layers = layers_by_position(_activation_layers(config, "vgg"), "vgg", (2, 9, 13))
     fig = figures.activation_histograms(t["activations"], "vgg", lr, layers, variants)
     return fig, (note + _distribution_summary(t, "vgg", lr, layers, variants)
-                 + _histogram_seeds(t["activations"], "vgg", lr))
+                 + _if_several_seeds(t["activations"], "vgg", lr, HISTOGRAM_SEEDS))
 
 
 def _fig3(net, preferred):
@@ -432,7 +433,7 @@ def _fig6(t, config):
     layers = layers_by_position(_activation_layers(config, "vgg"), "vgg", (11,))
     fig = figures.activation_histograms(t["activations"], "vgg", lr, layers, present)
     return fig, (note + _distribution_summary(t, "vgg", lr, layers, present)
-                 + _histogram_seeds(t["activations"], "vgg", lr))
+                 + _if_several_seeds(t["activations"], "vgg", lr, HISTOGRAM_SEEDS))
 
 
 def _fig8(t, config):
@@ -451,7 +452,7 @@ def _fig11(net):
         _need(t["landscape"], net, variants, "landscape probes")
         (lr,), note = lrs_for(t["landscape"], net, variants, PAPER_LRS[net], 1)
         fig = figures.gradient_change_vs_eta(t["landscape"], net, lr, variants)
-        return fig, note + _eta_summary(t, net, lr, variants) + _histogram_seeds(t["landscape"], net, lr, "curves")
+        return fig, note + _eta_summary(t, net, lr, variants) + _if_several_seeds(t["landscape"], net, lr, ETA_SEEDS)
     return draw
 
 
@@ -472,8 +473,7 @@ PAPER_BREAK = {"vgg": (4, 0.1), "dln": (30, 1e-6)}
 def _lr_sensitivity(net):
     def draw(t, config):
         scores = sensitivity.final_scores(t["training"], net)
-        shared = set(scores.loc[scores["variant"] == "standard", "lr"]) & set(
-            scores.loc[scores["variant"] == "batchnorm", "lr"])
+        shared = sensitivity.shared_lrs(scores)
         if len(shared) < sensitivity.MIN_GRID:
             raise figures.NoData(f"needs {net} runs of standard and batchnorm at {sensitivity.MIN_GRID} or more "
                                  f"learning rates; this config has {len(shared)}")

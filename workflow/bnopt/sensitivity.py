@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 from . import claims
@@ -31,10 +32,16 @@ def final_scores(training: pd.DataFrame, net: str) -> pd.DataFrame:
     metric = "accuracy" if net == "vgg" else "loss"
     rows = []
     for (variant, lr, seed), run in training[training["net"] == net].groupby(["variant", "lr", "seed"]):
-        why = claims.did_not_train(run, net) or ""
         rows.append(dict(variant=variant, lr=float(lr), seed=int(seed), score=claims.final_value(run, metric),
-                         diverged=why.startswith(f"{variant} diverged"), not_trained=why))
+                         diverged=not np.isfinite(run["loss"].to_numpy(dtype=float)).all(),
+                         not_trained=claims.did_not_train(run, net) or ""))
     return pd.DataFrame(rows, columns=["variant", "lr", "seed", "score", "diverged", "not_trained"])
+
+
+def shared_lrs(scores: pd.DataFrame) -> list[float]:
+    """The learning rates at which both standard and batchnorm were run."""
+    return sorted(set(scores.loc[scores["variant"] == "standard", "lr"])
+                  & set(scores.loc[scores["variant"] == "batchnorm", "lr"]))
 
 
 def usable_lrs(scores: pd.DataFrame, net: str) -> dict[str, list[float]]:
@@ -94,8 +101,7 @@ def claim_6(training: pd.DataFrame) -> list[dict]:
         metric, level = (("accuracy", f"{USABLE_ACCURACY:.0%}") if net == "vgg" else ("loss", f"{USABLE_LOSS:g}x"))
         scores = final_scores(training, net)
         scores = scores[scores["variant"].isin(["standard", "batchnorm"])]
-        shared = sorted(set(scores.loc[scores["variant"] == "standard", "lr"])
-                        & set(scores.loc[scores["variant"] == "batchnorm", "lr"]))
+        shared = shared_lrs(scores)
         row = dict(claim=6, statement=claims.CLAIMS[6], net=net, lr=math.nan, comparison="batchnorm vs standard, lr grid",
                    effect="usable range, batchnorm / standard", rule=rule.format(metric=metric, level=level),
                    aggregate_rule=claims.AGGREGATE_RULE, moot_because="")
@@ -103,7 +109,7 @@ def claim_6(training: pd.DataFrame) -> list[dict]:
         verdicts, effects, numbers = [], [], []
         for seed in seeds:
             mine = scores[scores["seed"] == seed]
-            grid = set(mine.loc[mine["variant"] == "standard", "lr"]) & set(mine.loc[mine["variant"] == "batchnorm", "lr"])
+            grid = shared_lrs(mine)
             if len(grid) < MIN_GRID:  # this seed's grid is too short to tell (e.g. a seed run at two lrs only)
                 verdicts.append(claims.NOT_MEASURED)
                 continue
