@@ -12,7 +12,14 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The paper's config, unless --configfile names others: those then replace it rather
+# than extend it (Snakemake's default merges them into this file, so a config without
+# a `nets.vgg` section would still train the paper's VGG-16 when run from the repo
+# root). Several --configfile files merge in order, mappings key by key: an overlay
+# such as config/sweep.yaml adds named run groups to config/quick.yaml's.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"

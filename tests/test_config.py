@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from snakemake.utils import validate
+from snakemake.utils import update_config, validate
+
+from workflow_helpers import job_counts
 
 from bnopt.runs import (Run, check_config, check_numbers_as_text, expand_runs, find_run, lr_grid, lr_token,
                         probed_runs)
@@ -28,7 +30,8 @@ def validated(config):
     return config
 
 
-@pytest.mark.parametrize("name", ["config/config.yaml", "config/quick.yaml", "tests/configs/smoke.yaml"])
+@pytest.mark.parametrize("name", ["config/config.yaml", "config/quick.yaml", "config/sweep.yaml",
+                                  "tests/configs/smoke.yaml"])
 def test_shipped_configs_are_valid(name):
     validated(load(name))
 
@@ -39,7 +42,7 @@ def test_paper_config_is_the_paper():
     assert (vgg["dataset"], vgg["model"], vgg["steps"], vgg["batch_size"]) == \
         ("cifar10", {"arch": "vgg16", "width": 1.0}, 15000, 128)
     assert (dln["steps"], dln["batch_size"], dln["model"]["depth"]) == (10000, 1000, 25)
-    runs = expand_runs(config)
+    runs = probed_runs(config)  # the paper's runs; the learning-rate sweeps are not probed
     every = {"standard", "batchnorm", "noisy_batchnorm", "noisy_standard", "l1", "l2", "linf"}
     assert {r.variant for r in runs if r.net == "vgg" and r.lr == 0.1} == every
     assert {r.variant for r in runs if r.net == "vgg" and r.lr in (0.5, 0.01)} == {"standard", "batchnorm"}
@@ -53,6 +56,13 @@ def test_paper_config_is_the_paper():
     three = {k for k, v in seeds.items() if v == {0, 1, 2}}
     assert three == {("vgg", v, lr) for v in ("standard", "batchnorm") for lr in (0.1, 0.5)} | \
         {k for k in seeds if k[0] == "dln"}
+    # The sweeps: standard and batchnorm, three seeds, VGG at 9 lrs (8 + 0.5), DLN at 11 (10 + 1e-7).
+    swept = set(expand_runs(config)) - set(runs)
+    assert {r.variant for r in swept} == {"standard", "batchnorm"} and {r.seed for r in swept} == {0, 1, 2}
+    grid = {net: sorted({r.lr for r in expand_runs(config) if r.net == net and r.variant == "standard"})
+            for net in ("vgg", "dln")}
+    assert grid["vgg"] == [0.003, 0.01, 0.03, 0.1, 0.2, 0.4, 0.5, 0.7, 1.0]
+    assert len(grid["dln"]) == 11 and grid["dln"][0] == 1e-7 and 1e-6 in grid["dln"] and grid["dln"][-1] == 6.4e-5
 
 
 def test_defaults_fill_in_the_paper_choices():
@@ -121,7 +131,7 @@ BAD = [
 
 @pytest.mark.parametrize("what, mutate, named", BAD, ids=[b[0] for b in BAD])
 def test_bad_values_fail_naming_the_key(what, mutate, named):
-    config = load("config/quick.yaml")
+    config = load("tests/configs/smoke.yaml")  # its runs are a list; named groups: the test below
     mutate(config)
     with pytest.raises(Exception) as err:
         validated(config)
@@ -162,3 +172,63 @@ def test_a_group_without_probes_trains_without_probe_jobs():
     assert {r.lr for r in runs} == {1e-7, 1e-6, 1e-5}
     # 1e-6 is in both groups: the probed one wins.
     assert {(r.variant, r.lr) for r in probed} == {("standard", 1e-6), ("batchnorm", 1e-6)}
+
+
+def test_named_run_groups_expand_like_a_list():
+    listed = {"nets": {"dln": {"runs": [{"variants": ["standard"], "lrs": [1e-6]},
+                                        {"variants": ["batchnorm"], "lrs": [1e-7], "seeds": [1], "probe": False}]}}}
+    named = {"nets": {"dln": {"runs": {"paper": {"variants": ["standard"], "lrs": [1e-6]},
+                                       "sweep": {"variants": ["batchnorm"], "lrs": [1e-7], "seeds": [1],
+                                                 "probe": False}}}}}
+    assert expand_runs(validated(named)) == expand_runs(validated(listed))
+    assert probed_runs(validated(named)) == [Run("dln", "standard", 1e-6, 0)]
+
+
+@pytest.mark.parametrize("mutate, named", [
+    (lambda runs: runs["lr_sweep"].update(lrs={"geometric": [1e-5, 1e-6], "points": 3}), "nets.dln.runs.lr_sweep.lrs"),
+    (lambda runs: runs["lr_sweep"]["lrs"].update(geometric=["1e-7", 1e-5]), "nets.dln.runs.lr_sweep.lrs.geometric"),
+    (lambda runs: runs.update({"bad name!": {"variants": ["standard"], "lrs": [1e-6]}}), "bad name!"),
+])
+def test_a_bad_named_group_fails_naming_it(mutate, named):
+    config = load("config/sweep.yaml")
+    config["nets"]["vgg"]["dataset"] = "digits"
+    mutate(config["nets"]["dln"]["runs"])
+    with pytest.raises(Exception) as err:
+        validated(config)
+    assert named in str(err.value)
+
+
+def test_the_sweep_file_adds_its_runs_to_the_quick_config():
+    """Snakemake merges config files given together as update_config does: the quick
+    config's runs stay, the sweep's are added, without probes."""
+    quick = validated(load("config/quick.yaml"))
+    both = load("config/quick.yaml")
+    update_config(both, load("config/sweep.yaml"))
+    both = validated(both)
+    assert set(expand_runs(quick)) < set(expand_runs(both))
+    assert probed_runs(both) == probed_runs(quick)
+    added = set(expand_runs(both)) - set(expand_runs(quick))
+    assert {(r.net, r.variant) for r in added} == {(n, v) for n in ("vgg", "dln") for v in ("standard", "batchnorm")}
+    vgg = sorted({r.lr for r in expand_runs(both) if r.net == "vgg" and r.variant == "standard"})
+    dln = sorted({r.lr for r in expand_runs(both) if r.net == "dln" and r.variant == "standard" and r.seed == 1})
+    assert vgg == [0.003, 0.01, 0.03, 0.1, 0.3, 0.5, 1.0]
+    assert dln == [1.25e-7, 2.5e-7, 5e-7, 1e-6, 2e-6, 4e-6, 8e-6, 1.6e-5, 3.2e-5, 6.4e-5]
+
+
+def test_a_configfile_replaces_the_paper_config_rather_than_extending_it(tmp_path, snakemake_bin):
+    """Run from a folder holding config/config.yaml (as the repo root does), a config
+    without a VGG section trains no VGG: Snakemake's default would merge the paper's
+    VGG-16 runs into it. Without --configfile, the paper's config is the one used."""
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text((REPO / "config" / "config.yaml").read_text())
+    config = load("tests/configs/smoke.yaml")
+    del config["nets"]["vgg"]
+    (tmp_path / "dln.yaml").write_text(yaml.safe_dump(config))
+    base = [snakemake_bin, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "-n", "--cores", "1"]
+    done = subprocess.run([*base, "--configfile", str(tmp_path / "dln.yaml")], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "results/dln/" in done.stdout and "results/vgg/" not in done.stdout
+    paper = subprocess.run(base, capture_output=True, text=True, timeout=300)
+    assert paper.returncode == 0, paper.stderr[-3000:]
+    assert job_counts(paper.stdout)["train"] == len(expand_runs(validated(load("config/config.yaml"))))

@@ -394,13 +394,14 @@ def activation_histograms(activations: pd.DataFrame, net: str, lr: float, layers
     return fig
 
 
-def lr_sensitivity(scores: pd.DataFrame, steps: pd.DataFrame, net: str, paper_lrs: list[float],
+def lr_sensitivity(scores: pd.DataFrame, steps: pd.DataFrame, net: str, paper_lrs: list[float], level: float,
                    variants: list[str] | None = None) -> plt.Figure:
     """The learning-rate sensitivity of each variant: its final score (VGG: smoothed
-    training accuracy; DLN: smoothed training loss, log axis) against the learning
-    rate (log axis), median over seeds with their range as a band, a diverged seed
-    marked x at the panel's edge; beside it, the steps until the run is trained (see
-    bnopt.sensitivity.steps_to_level). Dotted lines: the paper's learning rates."""
+    training accuracy, and test accuracy dashed; DLN: smoothed training loss, log
+    axis) against the learning rate (log axis), median over seeds with their range as
+    a band, a diverged seed marked x at the panel's edge; beside it, the steps until
+    the run is trained, i.e. reaches `level` (see bnopt.sensitivity.steps_to_level).
+    Dotted lines: the paper's learning rates."""
     _style()
     table = _require(scores, f"{net} runs at several learning rates")
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), squeeze=False)
@@ -409,6 +410,9 @@ def lr_sensitivity(scores: pd.DataFrame, steps: pd.DataFrame, net: str, paper_lr
         colour = PALETTE[variant]
         runs = table[table["variant"] == variant]
         _median_and_band(score_ax, across_seeds(runs, "lr", "score"), colour, variant, marker="o")
+        if net == "vgg" and runs["test"].notna().any():
+            test = across_seeds(runs.dropna(subset=["test"]), "lr", "test")
+            score_ax.plot(test.index, test["median"], color=colour, ls="--", lw=1.1, marker=".")
         diverged = runs[runs["diverged"]]
         if len(diverged):
             edge = 0.0 if net == "vgg" else None
@@ -421,12 +425,16 @@ def lr_sensitivity(scores: pd.DataFrame, steps: pd.DataFrame, net: str, paper_lr
         ax.set_xlabel("learning rate")
         for lr in paper_lrs:
             ax.axvline(lr, color="grey", ls=":", lw=1)
-    score_ax.set_ylabel("final training accuracy" if net == "vgg" else "final training loss")
-    if net == "dln":
+    if net == "vgg":
+        score_ax.set_ylabel("final accuracy (train solid, test dashed)")
+        reached_at = f"smoothed accuracy >= {level:g}"
+    else:
+        score_ax.set_ylabel("final training loss")
         score_ax.set_yscale("log")
+        reached_at = f"smoothed loss <= {level:,.0f}"
     steps_ax.set_ylabel("steps until trained")
     score_ax.set_title(f"{net.upper()}: final score against the learning rate")
-    steps_ax.set_title(f"{net.upper()}: steps until trained (never: not drawn)")
+    steps_ax.set_title(f"{net.upper()}: steps until {reached_at}\n(never: not drawn)", fontsize="medium")
     fig.tight_layout()
     _legend(fig)
     return fig

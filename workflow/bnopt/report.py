@@ -472,7 +472,7 @@ PAPER_BREAK = {"vgg": (4, 0.1), "dln": (30, 1e-6)}
 
 def _lr_sensitivity(net):
     def draw(t, config):
-        scores = sensitivity.final_scores(t["training"], net)
+        scores = sensitivity.final_scores(t["training"], net, t["evals"])
         shared = sensitivity.shared_lrs(scores)
         if len(shared) < sensitivity.MIN_GRID:
             raise figures.NoData(f"needs {net} runs of standard and batchnorm at {sensitivity.MIN_GRID} or more "
@@ -480,14 +480,16 @@ def _lr_sensitivity(net):
         # Variants run at one or two learning rates have no range to show.
         counts = scores.groupby("variant")["lr"].nunique()
         scores = scores[scores["variant"].isin(counts.index[counts >= sensitivity.MIN_GRID])]
-        steps = sensitivity.steps_to_level(t["training"], net, scores)
+        setting = config["nets"][net].get("sensitivity", {}).get("trained_accuracy" if net == "vgg" else "trained_loss")
+        level = sensitivity.trained_level(net, scores, setting)
+        steps = sensitivity.steps_to_level(t["training"], net, level)
         steps = steps[steps["variant"].isin(set(scores["variant"]))]
-        fig = figures.lr_sensitivity(scores, steps, net, list(PAPER_LRS[net]))
+        fig = figures.lr_sensitivity(scores, steps, net, list(PAPER_LRS[net]), level)
         ranges = sensitivity.range_table(scores, net)
         listed = "; ".join(f"{r.variant} {_fmt(r.usable_range)}x ({r.usable_lrs or 'none'})"
                            for r in ranges.itertuples())
-        level = (f"{sensitivity.USABLE_ACCURACY:.0%} of the best final accuracy" if net == "vgg"
-                 else f"{sensitivity.USABLE_LOSS:g}x the best final loss")
+        usable = (f"{sensitivity.USABLE_ACCURACY:.0%} of the best final accuracy" if net == "vgg"
+                  else f"{sensitivity.USABLE_LOSS:g}x the best final loss")
         points = sensitivity.break_points(scores)
         factor, base = PAPER_BREAK[net]
         def at(lr):
@@ -495,8 +497,9 @@ def _lr_sensitivity(net):
 
         said = (f" Where the standard network breaks on this grid (in most seeds): it stops training "
                 f"{at(points['stops_training'])} and diverges {at(points['diverges'])}; the paper's standard "
-                f"network diverges slightly above {factor}x its lr, {factor * base:g} (Appendix A.2.2).")
-        return fig, (f" This run, usable range (largest / smallest lr whose median score is within {level} on the grid): "
+                f"network diverges slightly above {factor}x its lr {base:g}, i.e. above {factor * base:g} "
+                f"(Appendix A.2.2). Here it {sensitivity.compare_break(points, factor, base)}.")
+        return fig, (f" This run, usable range (largest / smallest lr whose median score is within {usable} on the grid): "
                      f"{listed}." + said + _verdicts(t.get("claims"), 6, net)
                      + seeds_note(t["training"], net, sorted(shared), ["standard", "batchnorm"]))
     return draw

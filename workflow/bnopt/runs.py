@@ -55,9 +55,20 @@ def lr_grid(lrs) -> list[float]:
     return [float(lr) for lr in lrs]
 
 
+def run_groups(section: dict) -> list[tuple[str, dict]]:
+    """A net's run groups, each with the key it is written under: ``runs`` is a list
+    of groups (``runs[0]``, ...) or a mapping from a name to a group (``runs.sweep``).
+    Named groups let a second config file add runs: Snakemake merges mappings across
+    ``--configfile`` files key by key but replaces lists whole."""
+    groups = section.get("runs") if isinstance(section, dict) else None
+    if isinstance(groups, dict):
+        return [(f"runs.{name}", group) for name, group in groups.items()]
+    return [(f"runs[{i}]", group) for i, group in enumerate(groups if isinstance(groups, list) else [])]
+
+
 def _group_runs(config: dict):
     for net, section in config["nets"].items():
-        for group in section["runs"]:
+        for _, group in run_groups(section):
             for variant, lr, seed in product(group["variants"], lr_grid(group["lrs"]), group.get("seeds", [0])):
                 yield group, Run(net, variant, lr, int(seed))
 
@@ -125,10 +136,9 @@ def check_numbers_as_text(config: dict) -> None:
     schema would only call "not a number"; say how to write it instead."""
     nets = config.get("nets")
     for net, section in (nets.items() if isinstance(nets, dict) else []):
-        groups = section.get("runs") if isinstance(section, dict) else None
-        for i, group in enumerate(groups if isinstance(groups, list) else []):
+        for key, group in run_groups(section):
             lrs = group.get("lrs") if isinstance(group, dict) else None
-            where = f"nets.{net}.runs[{i}].lrs"
+            where = f"nets.{net}.{key}.lrs"
             if isinstance(lrs, dict):
                 lrs, where = lrs.get("geometric"), where + ".geometric"
             for j, lr in enumerate(lrs if isinstance(lrs, list) else []):
@@ -140,13 +150,13 @@ def check_numbers_as_text(config: dict) -> None:
 def check_config(config: dict) -> None:
     """Run after the schema: checks it cannot express, each naming the key and the fix."""
     for net, section in config["nets"].items():
-        for i, group in enumerate(section["runs"]):
+        for key, group in run_groups(section):
             grid = group["lrs"]
             if isinstance(grid, dict) and not grid["geometric"][0] < grid["geometric"][1]:
-                raise ConfigError(f"nets.{net}.runs[{i}].lrs.geometric = {grid['geometric']}: the first value "
+                raise ConfigError(f"nets.{net}.{key}.lrs.geometric = {grid['geometric']}: the first value "
                                   "(the lowest learning rate) must be below the second (the highest)")
             if len(set(lr_grid(grid))) < len(lr_grid(grid)):
-                raise ConfigError(f"nets.{net}.runs[{i}].lrs: {grid} repeats a value after rounding to 3 "
+                raise ConfigError(f"nets.{net}.{key}.lrs: {grid} repeats a value after rounding to 3 "
                                   "significant digits; use fewer points or a wider range")
         for key in ("eval_every", "checkpoint_every"):
             if section[key] > section["steps"]:

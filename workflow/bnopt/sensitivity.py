@@ -23,19 +23,29 @@ from . import claims
 USABLE_ACCURACY = 0.9  # VGG: usable where the final smoothed accuracy is >= 90% of the grid's best
 USABLE_LOSS = 2.0  # DLN: usable where the final smoothed loss is <= 2x the grid's best
 RANGE_FACTOR = 4.0  # claim 6: batchnorm's usable range is at least this many times standard's
+BREAK_SLACK = 4.0  # "slightly above" the paper's break: within this factor of it
 MIN_GRID = 3  # claim 6 needs a grid of at least this many learning rates shared by both
 
 
-def final_scores(training: pd.DataFrame, net: str) -> pd.DataFrame:
+def final_scores(training: pd.DataFrame, net: str, evals: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per run of `net`: variant, lr, seed, its score, whether it diverged,
-    and why it did not train (empty if it did; see claims.did_not_train)."""
+    and why it did not train (empty if it did; see claims.did_not_train); with
+    `evals`, also `test`: the last test-set evaluation's accuracy (VGG) or loss (DLN),
+    scored as the training metric is when it is not finite."""
     metric = "accuracy" if net == "vgg" else "loss"
+    worst = 0.0 if net == "vgg" else math.inf
+    tests = {}
+    if evals is not None:
+        for key, run in evals[evals["net"] == net].groupby(["variant", "lr", "seed"]):
+            value = float(run.sort_values("step")[f"test_{metric}"].iloc[-1])
+            tests[(key[0], float(key[1]), int(key[2]))] = value if math.isfinite(value) else worst
     rows = []
     for (variant, lr, seed), run in training[training["net"] == net].groupby(["variant", "lr", "seed"]):
         rows.append(dict(variant=variant, lr=float(lr), seed=int(seed), score=claims.final_value(run, metric),
+                         test=tests.get((variant, float(lr), int(seed)), math.nan),
                          diverged=not np.isfinite(run["loss"].to_numpy(dtype=float)).all(),
                          not_trained=claims.did_not_train(run, net) or ""))
-    return pd.DataFrame(rows, columns=["variant", "lr", "seed", "score", "diverged", "not_trained"])
+    return pd.DataFrame(rows, columns=["variant", "lr", "seed", "score", "test", "diverged", "not_trained"])
 
 
 def shared_lrs(scores: pd.DataFrame) -> list[float]:
@@ -89,6 +99,26 @@ def break_points(scores: pd.DataFrame, variant: str = "standard") -> dict[str, f
             "stops_training": float(stops.min()) if len(stops) else math.nan}
 
 
+def compare_break(points: dict[str, float], paper_factor: float, paper_lr: float) -> str:
+    """Whether the standard network breaks where the paper says its own did: just above
+    `paper_factor` x `paper_lr` (the paper's largest probe step was "slightly smaller
+    than the learning rate at which the standard network diverges"). Reads the break
+    points of break_points; the first of stopping and diverging counts."""
+    limit = paper_factor * paper_lr
+    first = np.nanmin([points["stops_training"], points["diverges"]]) if not all(
+        math.isnan(v) for v in points.values()) else math.nan
+    if math.isnan(first):
+        return f"does not break on this grid, so the paper's {limit:g} cannot be checked here"
+    ratio = first / paper_lr
+    if first <= limit:
+        return (f"breaks at {ratio:.3g}x the paper's lr, at or below the paper's {paper_factor:g}x: "
+                "earlier than the paper's network")
+    if first <= BREAK_SLACK * limit:
+        return f"breaks at {ratio:.3g}x the paper's lr, just above the paper's {paper_factor:g}x: as the paper says"
+    return (f"breaks at {ratio:.3g}x the paper's lr, more than {BREAK_SLACK:g}x above the paper's "
+            f"{paper_factor:g}x: later than the paper's network")
+
+
 def claim_6(training: pd.DataFrame) -> list[dict]:
     """Claim 6 per net: batchnorm's usable range >= RANGE_FACTOR x standard's, seed by
     seed (each seed's grid on its own: a seed with fewer than MIN_GRID learning rates
@@ -125,18 +155,30 @@ def claim_6(training: pd.DataFrame) -> list[dict]:
     return rows
 
 
-def steps_to_level(training: pd.DataFrame, net: str, scores: pd.DataFrame) -> pd.DataFrame:
-    """Per run: the first step at which it is 'trained' (VGG: smoothed accuracy reaches
-    claims.TARGET_ACCURACY; DLN: smoothed loss reaches USABLE_LOSS x the grid's best
-    final loss), inf if never: the speed half of the blog post's claim."""
-    best = scores["score"].min() if len(scores) else math.nan
+def trained_level(net: str, scores: pd.DataFrame, setting: float | None = None) -> float:
+    """The level from which a run counts as trained, for the speed panel: the config's
+    `setting` (nets.<net>.sensitivity), else VGG claims.TARGET_ACCURACY (claim 1's
+    level) and DLN USABLE_LOSS x the grid's best final loss (the DLN's attainable loss
+    depends on the seed's matrix A, so no one number suits every config)."""
+    if setting is not None:
+        return float(setting)
+    if net == "vgg":
+        return claims.TARGET_ACCURACY
+    finite = scores["score"][np.isfinite(scores["score"])] if len(scores) else pd.Series(dtype=float)
+    return USABLE_LOSS * float(finite.min()) if len(finite) else math.nan
+
+
+def steps_to_level(training: pd.DataFrame, net: str, level: float) -> pd.DataFrame:
+    """Per run: the first step at which it is trained (VGG: smoothed accuracy reaches
+    `level`; DLN: smoothed loss falls to `level`; see trained_level), inf if never:
+    the speed half of the blog post's claim."""
     rows = []
     for (variant, lr, seed), run in training[training["net"] == net].groupby(["variant", "lr", "seed"]):
         if net == "vgg":
-            steps = claims.steps_to_accuracy(run)
+            steps = claims.steps_to_accuracy(run, level)
         else:
             curve = claims.smoothed(run, "loss")
-            reached = curve.loc[curve["smoothed"] <= USABLE_LOSS * best, "step"]
+            reached = curve.loc[curve["smoothed"] <= level, "step"]
             steps = float(reached.iloc[0]) if len(reached) else math.inf
         rows.append(dict(variant=variant, lr=float(lr), seed=int(seed), steps=steps))
     return pd.DataFrame(rows, columns=["variant", "lr", "seed", "steps"])
