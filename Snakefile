@@ -26,6 +26,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/probe.smk"
+include: "workflow/rules/surface.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/report.smk"
 
@@ -39,6 +40,10 @@ rule all:
         expand("results/tables/{table}.parquet", table=AGGREGATE_TABLES),
         "results/tables/claims.csv",
         "results/tables/scorecard.csv",
+        all_surface_outputs("rows"),
+        all_surface_outputs("line"),
+        "results/tables/surface.parquet",
+        "results/tables/interpolation.parquet",
         "reports/report.ipynb",
         "reports/report.html",
         "reports/figures",

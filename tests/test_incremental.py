@@ -21,6 +21,9 @@ from workflow_helpers import REPO, SMOKE, job_counts, snakemake
 
 pytestmark = pytest.mark.slow
 DOWNSTREAM = {"aggregate": 1, "claims": 1, "scorecard": 1, "report": 1, "all": 1}
+# The smoke config's surfaces: VGG standard and batchnorm at 0.1 (two blocks of rows
+# each), DLN standard, batchnorm and l2 at 1e-4 and standard at 1 (one block each).
+SURFACE_JOBS = {"surface": 8, "interpolation": 6, "surfaces": 1}
 
 
 @pytest.fixture(scope="module")
@@ -89,15 +92,17 @@ def test_editing_the_notebook_or_figure_code_reruns_only_the_report(snakemake_bi
 def test_editing_training_code_retrains(snakemake_bin, project, module):
     sources, _ = project
     with edited(sources / "workflow/bnopt" / module, "\n# edited\n"):
-        assert plan(snakemake_bin, project) == {"train": 14, "probe": 20, **DOWNSTREAM}
+        assert plan(snakemake_bin, project) == {"train": 14, "probe": 20, **SURFACE_JOBS, **DOWNSTREAM}
 
 
 def test_editing_one_normalization_retrains_only_its_runs(snakemake_bin, project):
     sources, _ = project
     # The smoke config's one l_p run is DLN l2; its one noisy run is VGG noisy_batchnorm.
-    for module in ("lpnorm.py", "noise.py"):
-        with edited(sources / "workflow/bnopt" / module, "\n# edited\n"):
-            assert plan(snakemake_bin, project) == {"train": 1, "probe": 2, **DOWNSTREAM}, module
+    with edited(sources / "workflow/bnopt/noise.py", "\n# edited\n"):
+        assert plan(snakemake_bin, project) == {"train": 1, "probe": 2, **DOWNSTREAM}
+    with edited(sources / "workflow/bnopt/lpnorm.py", "\n# edited\n"):  # DLN l2 also has a surface
+        assert plan(snakemake_bin, project) == {"train": 1, "probe": 2, "surface": 1, "interpolation": 1,
+                                                "surfaces": 1, **DOWNSTREAM}
 
 
 def test_editing_probe_or_claims_code_does_not_retrain(snakemake_bin, project):
@@ -106,6 +111,21 @@ def test_editing_probe_or_claims_code_does_not_retrain(snakemake_bin, project):
         assert plan(snakemake_bin, project) == {"probe": 20, **DOWNSTREAM}
     with edited(sources / "workflow/bnopt/claims.py", "\n# edited\n"):
         assert plan(snakemake_bin, project) == {"claims": 1, "scorecard": 1, "report": 1, "all": 1}
+
+
+SURFACE_REPORT = {"surfaces": 1, "report": 1, "all": 1}
+
+
+def test_a_surface_setting_reruns_only_surface_jobs_and_the_report(snakemake_bin, project, tmp_path):
+    radius = changed_config(tmp_path, lambda c: c["nets"]["dln"]["surface"].update(radius=0.5))
+    assert plan(snakemake_bin, project, radius) == {"surface": 4, **SURFACE_REPORT}
+    line = changed_config(tmp_path, lambda c: c["nets"]["vgg"]["surface"].update(interpolation=[-1.0, 2.0]))
+    assert plan(snakemake_bin, project, line) == {"interpolation": 2, **SURFACE_REPORT}
+    more = changed_config(tmp_path, lambda c: c["nets"]["vgg"]["surface"]["variants"].append("noisy_batchnorm"))
+    assert plan(snakemake_bin, project, more) == {"surface": 2, "interpolation": 1, **SURFACE_REPORT}
+    sources, _ = project
+    with edited(sources / "workflow/bnopt/surface.py", "\n# edited\n"):
+        assert plan(snakemake_bin, project) == {"surface": 8, "interpolation": 6, **SURFACE_REPORT}
 
 
 def _copy(project, tmp_path) -> tuple[Path, Path]:
@@ -141,6 +161,19 @@ def test_a_sweep_without_probes_adds_only_training_jobs(snakemake_bin, project, 
     assert plan(snakemake_bin, project, configfile) == {"train": 2, **DOWNSTREAM}
 
 
+def test_a_killed_surface_job_redoes_only_its_block(snakemake_bin, project, tmp_path):
+    """Snakemake deletes a failed job's output: that block alone is redone, equal to
+    the one it replaces."""
+    sources, workdir = _copy(project, tmp_path)
+    block = workdir / "results/vgg/batchnorm/lr~0.1/seed~0/surface/step~000040/rows~003.parquet"
+    kept = pd.read_parquet(block)
+    assert len(kept) == 2 * 5  # rows 3 and 4 of the 5 x 5 grid
+    block.unlink()
+    assert plan(snakemake_bin, (sources, workdir)) == {"surface": 1, **SURFACE_REPORT}
+    snakemake(snakemake_bin, workdir, repo=sources)
+    pd.testing.assert_frame_equal(pd.read_parquet(block), kept)
+
+
 def test_deleted_outputs_are_the_only_ones_rebuilt(snakemake_bin, project, tmp_path):
     sources, workdir = _copy(project, tmp_path)
     segment = workdir / "results/vgg/batchnorm/lr~0.1/seed~0/probe/segment~000020/ics.parquet"
@@ -153,7 +186,8 @@ def test_deleted_outputs_are_the_only_ones_rebuilt(snakemake_bin, project, tmp_p
     assert plan(snakemake_bin, (sources, workdir)) == {"probe": 1, **DOWNSTREAM}
     metrics.unlink()
     # A training output gone: that run retrains, and its probes (which read it) rerun.
-    assert plan(snakemake_bin, (sources, workdir)) == {"train": 1, "probe": 3, **DOWNSTREAM}
+    assert plan(snakemake_bin, (sources, workdir)) == {"train": 1, "probe": 3, "surface": 1, "interpolation": 1,
+                                                       "surfaces": 1, **DOWNSTREAM}
     snakemake(snakemake_bin, workdir, repo=sources)
     for path, frame in kept.items():
         pd.testing.assert_frame_equal(pd.read_parquet(path), frame)  # rebuilt, value for value

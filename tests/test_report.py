@@ -75,6 +75,11 @@ def test_report_renders_in_headless_chromium(smoke_run):
         assert row.reason in text
     assert "Diverged runs: dln standard lr 0.0004 seed 0 at step" in text  # the sweep's largest lr
     assert "dln standard lr 1 seed 0 at step" in text
+    # The DLN learning-rate sweep and the loss surfaces are drawn, with their numbers.
+    for stem in ("lr_sensitivity_dln", "surface_vgg", "surface_dln", "surface_variants_dln", "interpolation_dln"):
+        assert index.set_index("stem").loc[stem, "status"] == "rendered", stem
+    assert "Where the standard network breaks on this grid" in text
+    assert text.count("Median relative loss rise") >= 3
     assert (reports / "screenshot.png").stat().st_size > 50_000
     print(f"screenshot: {reports / 'screenshot.png'}")
 
@@ -110,7 +115,7 @@ def test_a_partial_config_renders_what_it_has_and_says_what_it_skipped(smoke_run
     configfile.write_text(yaml.safe_dump(config))
     # The runs it keeps are done: only the tables, the claims and the report are redone.
     planned = job_counts(snakemake(snakemake_bin, partial, "-n", configfile=configfile).stdout)
-    assert planned == {"aggregate": 1, "claims": 1, "scorecard": 1, "report": 1, "all": 1}, planned
+    assert planned == {"aggregate": 1, "claims": 1, "scorecard": 1, "surfaces": 1, "report": 1, "all": 1}, planned
     snakemake(snakemake_bin, partial, configfile=configfile)
     index = pd.read_csv(partial / "reports" / "figures" / "index.csv", keep_default_na=False).set_index("stem")
     skipped = index[index["status"] == "skipped"]

@@ -9,6 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -102,6 +103,24 @@ def test_smoke_dag_aggregates_tidy_tables_and_checks_the_claims(smoke_run):
     assert (claims["n"] <= claims["seeds"].fillna("").astype(str).str.count(",") + 1).all()
     # The smoke config has no VGG standard run at 0.5: that comparison is not measured.
     assert (claims["verdict"] == "not measured by this config").any()
+
+
+def test_smoke_dag_measures_the_loss_surfaces(smoke_run):
+    """Every configured surface, each block of rows once; the diverged run's surface
+    and line recorded as empty files, not failed jobs."""
+    workdir, _ = smoke_run
+    surface = pd.read_parquet(workdir / "results/tables/surface.parquet")
+    line = pd.read_parquet(workdir / "results/tables/interpolation.parquet")
+    runs = {("vgg", "standard", 0.1), ("vgg", "batchnorm", 0.1), ("dln", "standard", 1e-4), ("dln", "batchnorm", 1e-4),
+            ("dln", "l2", 1e-4)}
+    assert set(surface.groupby(["net", "variant", "lr"]).size().index) == runs
+    assert (surface.groupby(["net", "variant", "lr"]).size() == 25).all()
+    assert (line.groupby(["net", "variant", "lr"]).size() == 9).all() and len(line) == 9 * 5
+    assert set(surface["step"]) == {40, 60} and np.isfinite(surface["loss"]).all()
+    diverged = workdir / "results/dln/standard/lr~1.0/seed~0/surface/step~000060"
+    assert pd.read_parquet(diverged / "rows~000.parquet").empty and pd.read_parquet(diverged / "line.parquet").empty
+    blocks = sorted(p.name for p in (workdir / "results/vgg/batchnorm/lr~0.1/seed~0/surface/step~000040").iterdir())
+    assert blocks == ["line.parquet", "rows~000.parquet", "rows~003.parquet"]
 
 
 def test_figures_render_from_the_smoke_tables(smoke_run, tmp_path):

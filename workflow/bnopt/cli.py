@@ -4,6 +4,7 @@
     python -m bnopt bench-train [--arch vgg16 --width 0.125 --steps 60 ...]
     python -m bnopt bench-train --net dln [--steps 500 --repeats 3 --threads 1]
     python -m bnopt bench-probes [--net vgg]     (after a workflow run)
+    python -m bnopt bench-surface [--net vgg --samples 512 --grid 21]
 """
 
 from __future__ import annotations
@@ -58,6 +59,12 @@ def main(argv: list[str] | None = None) -> int:
 
     add_cost_arguments(costs)
     costs.set_defaults(func=costs_main)
+    surface = sub.add_parser("bench-surface", help="loss-surface grid points per second, per variant, and the cost "
+                                                   "of a grid at that rate")
+    from .benchsurface import add_arguments as add_surface_arguments, main as surface_main
+
+    add_surface_arguments(surface)
+    surface.set_defaults(func=surface_main)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -438,3 +438,133 @@ def lr_sensitivity(scores: pd.DataFrame, steps: pd.DataFrame, net: str, paper_lr
     fig.tight_layout()
     _legend(fig)
     return fig
+
+
+# --------------------------------------------------------------------------- loss surfaces
+
+
+def _surface_grid(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One surface's (a, b, loss) as 2D arrays, rows along b; a non-finite loss (the
+    network blew up there) is NaN, drawn as a hole."""
+    grid = table.pivot_table(index="b", columns="a", values="loss", aggfunc="first", dropna=False)
+    a, b = np.meshgrid(grid.columns.to_numpy(dtype=float), grid.index.to_numpy(dtype=float))
+    loss = grid.to_numpy(dtype=float)
+    return a, b, np.where(np.isfinite(loss), loss, np.nan)
+
+
+def surface_levels(tables: list[pd.DataFrame], count: int = 15) -> np.ndarray:
+    """Log-spaced contour levels spanning every surface in `tables`: one colour scale
+    for all of them, so a smooth and a rugged surface compare by eye."""
+    values = np.concatenate([t["loss"].to_numpy(dtype=float) for t in tables]) if tables else np.array([])
+    values = values[np.isfinite(values) & (values > 0)]
+    if not len(values):
+        raise NoData("no finite positive loss on any surface")
+    low, high = values.min(), values.max()
+    if high <= low * 1.0001:
+        high = low * 1.01
+    return np.geomspace(low, high, count)
+
+
+def _contour(ax, table: pd.DataFrame, levels: np.ndarray, title: str, ylabel: bool = True) -> None:
+    from matplotlib.colors import LogNorm
+
+    a, b, loss = _surface_grid(table)
+    clipped = np.clip(loss, levels[0], levels[-1])
+    ax.contourf(a, b, clipped, levels=levels, norm=LogNorm(levels[0], levels[-1]), cmap=SURFACE_CMAP)
+    ax.contour(a, b, clipped, levels=levels, colors="white", linewidths=0.3, alpha=0.6)
+    ax.plot([0], [0], marker="+", color="red", ms=10, mew=2)
+    ax.set_aspect("equal")
+    ax.set_xlabel("a (direction 1)")
+    if ylabel:
+        ax.set_ylabel("b (direction 2)")
+    ax.set_title(title, fontsize="medium")
+    ax.grid(False)
+
+
+SURFACE_CMAP = "viridis"
+
+
+def _loss_colourbar(fig: plt.Figure, levels: np.ndarray, cax) -> None:
+    """One log colour bar (ticks at decades) for every panel of a surface figure."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import LogNorm
+
+    bar = fig.colorbar(ScalarMappable(norm=LogNorm(levels[0], levels[-1]), cmap=SURFACE_CMAP), cax=cax)
+    bar.set_label("loss (one scale for every panel)")
+
+
+def surfaces(surface: pd.DataFrame, net: str, lr: float, step: int, seed: int,
+             variants: list[str]) -> plt.Figure:
+    """Filled contours on log-spaced levels (top) and the 3D surface of log10 loss
+    (bottom) of each variant's surface at `lr`, `step`, `seed`, side by side with one
+    colour scale; the red + is the run's own weights."""
+    _style()
+    runs = at_lrs(surface[(surface["net"] == net) & (surface["step"] == step) & (surface["seed"] == seed)], [lr])
+    present = _variants(_require(runs, f"{net} surfaces at lr {lr:g}"), variants)
+    tables = [runs[runs["variant"] == v] for v in present]
+    levels = surface_levels(tables)
+    fig = plt.figure(figsize=(4.4 * len(present) + 1.4, 8.6))
+    fig.subplots_adjust(left=0.08, right=0.86, top=0.9, bottom=0.04, wspace=0.25, hspace=0.22)
+    for k, (variant, table) in enumerate(zip(present, tables)):
+        _contour(fig.add_subplot(2, len(present), k + 1), table, levels, f"{variant}: loss around step {step}",
+                 ylabel=k == 0)
+        ax3 = fig.add_subplot(2, len(present), len(present) + k + 1, projection="3d")
+        a, b, loss = _surface_grid(table)
+        z = np.log10(np.clip(loss, levels[0], levels[-1]))
+        ax3.plot_surface(a, b, z, cmap=SURFACE_CMAP, linewidth=0, antialiased=True,
+                         norm=plt.Normalize(np.log10(levels[0]), np.log10(levels[-1])))
+        ax3.set_zlim(np.log10(levels[0]), np.log10(levels[-1]))
+        ax3.set_xlabel("a")
+        ax3.set_ylabel("b")
+        ax3.set_zlabel("log10 loss")
+    _loss_colourbar(fig, levels, fig.add_axes([0.9, 0.3, 0.018, 0.45]))
+    fig.suptitle(f"{net.upper()} loss surface, lr = {lr:g}, seed {seed}: filter-normalized random directions")
+    return fig
+
+
+def surface_contours(surface: pd.DataFrame, net: str, lr: float, step: int, seed: int) -> plt.Figure:
+    """Every variant's surface at `lr` as filled contours in a grid, one colour scale."""
+    _style()
+    runs = at_lrs(surface[(surface["net"] == net) & (surface["step"] == step) & (surface["seed"] == seed)], [lr])
+    present = _variants(_require(runs, f"{net} surfaces at lr {lr:g}"), None)
+    tables = [runs[runs["variant"] == v] for v in present]
+    levels = surface_levels(tables)
+    cols = min(4, len(present))
+    rows = int(np.ceil(len(present) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols + 1.2, 3.6 * rows + 0.6), squeeze=False)
+    fig.subplots_adjust(right=0.86, wspace=0.3, hspace=0.35)
+    for k, (ax, variant, table) in enumerate(zip(axes.flat, present, tables)):
+        _contour(ax, table, levels, variant, ylabel=k % cols == 0)
+    for ax in list(axes.flat)[len(present):]:
+        ax.set_visible(False)
+    _loss_colourbar(fig, levels, fig.add_axes([0.89, 0.25, 0.02, 0.5]))
+    fig.suptitle(f"{net.upper()} loss surfaces of every variant, lr = {lr:g}, step {step}, seed {seed}")
+    return fig
+
+
+def interpolation_curves(line: pd.DataFrame, net: str) -> plt.Figure:
+    """The loss along the straight line from the initial weights (alpha 0) to the
+    chosen step's (alpha 1), one line per variant, one panel per learning rate (the
+    lowest seed, the last step measured); log loss axis."""
+    _style()
+    runs = _require(line[line["net"] == net], f"{net} interpolation lines")
+    lrs = sorted(runs["lr"].unique())
+    fig, axes = plt.subplots(1, len(lrs), figsize=(4.6 * len(lrs), 3.6), squeeze=False)
+    for ax, lr in zip(axes[0], lrs):
+        at = at_lrs(runs, [lr])
+        seed, step = int(at["seed"].min()), int(at["step"].max())
+        at = at[(at["seed"] == seed) & (at["step"] == step)]
+        for variant in _variants(at, None):
+            curve = at[at["variant"] == variant].sort_values("alpha")
+            loss = curve["loss"].to_numpy(dtype=float)
+            ax.plot(curve["alpha"], np.where(np.isfinite(loss), loss, np.nan), color=PALETTE[variant], label=variant,
+                    lw=1.4)
+        for x in (0.0, 1.0):
+            ax.axvline(x, color="grey", ls=":", lw=1)
+        ax.set_yscale("log")
+        ax.set_xlabel("alpha (0: initial weights, 1: step %d)" % step)
+        ax.set_ylabel("loss")
+        ax.set_title(f"{net.upper()} lr {lr:g}, seed {seed}")
+    fig.tight_layout()
+    _legend(fig)
+    return fig

@@ -19,9 +19,10 @@ import numpy as np
 import pandas as pd
 
 from . import claims, figures, sensitivity
+from . import surface as surfaces
 
 TABLES = ("runs", "training", "evals", "landscape", "landscape_steps", "ics", "activations", "moments",
-          "curvature")
+          "curvature", "surface", "interpolation")
 # The paper's activation layers (VGG-16: #2, #3, #9, #11, #13; DLN: #1, #11, #24). A
 # config names its own layers; the paper's figures pick from that list by position.
 PAPER_ACTIVATION_LAYERS = {"vgg": (2, 3, 9, 11, 13), "dln": (1, 11, 24)}
@@ -505,6 +506,90 @@ def _lr_sensitivity(net):
     return draw
 
 
+def _surface_choice(t, config, net, variants):
+    """The surface to draw: the paper's lr among those with surfaces of every one of
+    `variants`, the lowest seed, the last step measured."""
+    table = t.get("surface", pd.DataFrame())
+    if table.empty or net not in set(table["net"].unique()):
+        raise figures.NoData(f"no {net} loss surfaces: add nets.{net}.surface to the config")
+    _need(table, net, variants, "loss surfaces")
+    (lr,), note = lrs_for(table, net, variants, PAPER_LRS[net], 1)
+    at = figures.at_lrs(table[table["net"] == net], [lr])
+    seed = int(at["seed"].min())
+    step = int(at.loc[at["seed"] == seed, "step"].max())
+    return table, lr, seed, step, note
+
+
+def surface_rises(table: pd.DataFrame, net: str, lr: float, step: int, radius: float) -> pd.DataFrame:
+    """Per variant and seed: the median relative loss rise on the circle of radius r/2
+    and on the circle of radius r (bnopt.surface.rise), and the centre's loss."""
+    rows = []
+    at = figures.at_lrs(table[(table["net"] == net) & (table["step"] == step)], [lr])
+    for (variant, seed), one in at.groupby(["variant", "seed"]):
+        centre = one.loc[(one["a"].abs() < 1e-9) & (one["b"].abs() < 1e-9), "loss"]
+        rows.append(dict(variant=variant, seed=int(seed), centre=float(centre.iloc[0]) if len(centre) else math.nan,
+                         half=surfaces.rise(one, radius, 0.5), edge=surfaces.rise(one, radius, 1.0)))
+    return pd.DataFrame(rows, columns=["variant", "seed", "centre", "half", "edge"])
+
+
+def _rises_said(rises: pd.DataFrame, radius: float, variants: list[str] | None = None) -> str:
+    parts = []
+    for variant in figures._variants(rises, variants):
+        mine = rises[rises["variant"] == variant]
+        half = ", ".join(f"{_fmt(v)}" for v in mine["half"])
+        edge = ", ".join(f"{_fmt(v)}" for v in mine["edge"])
+        seeds = "" if len(mine) == 1 else f" (seeds {', '.join(str(s) for s in mine['seed'])})"
+        centre = ", ".join(f"{_fmt(v)}" for v in mine["centre"])
+        parts.append(f"{variant} {half} at r/2, {edge} at r (centre loss {centre}){seeds}")
+    return (f" Median relative loss rise (L - L_centre) / L_centre on the circle of radius r/2 = {radius / 2:g} "
+            f"and r = {radius:g} around the weights: " + "; ".join(parts) + ".")
+
+
+def _surfaces(net):
+    def draw(t, config):
+        variants = ["standard", "batchnorm"]
+        table, lr, seed, step, note = _surface_choice(t, config, net, variants)
+        fig = figures.surfaces(table, net, lr, step, seed, variants)
+        radius = config["nets"][net]["surface"]["radius"]
+        rises = surface_rises(table, net, lr, step, radius)
+        return fig, (note + f" This run: lr {lr:g}, step {step}, seed {seed}." + _rises_said(rises, radius, variants)
+                     + " The paper's claim (BatchNorm makes the landscape smoother) predicts a smaller rise for "
+                     "batchnorm. Directions are filter-normalized, so batchnorm's scale invariance does not "
+                     "flatter it; biases and normalization parameters stay fixed (Li et al.'s biasbn).")
+    return draw
+
+
+def _surface_variants(net):
+    def draw(t, config):
+        table, lr, seed, step, note = _surface_choice(t, config, net, ["standard", "batchnorm"])
+        at = figures.at_lrs(table[(table["net"] == net) & (table["step"] == step) & (table["seed"] == seed)], [lr])
+        if at["variant"].nunique() <= 2:
+            raise figures.NoData(f"only standard and batchnorm have {net} surfaces (the pair is the figure above); "
+                                 f"add variants to nets.{net}.surface.variants")
+        fig = figures.surface_contours(table, net, lr, step, seed)
+        radius = config["nets"][net]["surface"]["radius"]
+        return fig, (note + f" This run: lr {lr:g}, step {step}, seed {seed}."
+                     + _rises_said(surface_rises(table, net, lr, step, radius), radius))
+    return draw
+
+
+def _interpolation(net):
+    def draw(t, config):
+        line = t.get("interpolation", pd.DataFrame())
+        if line.empty or net not in set(line["net"].unique()):
+            raise figures.NoData(f"no {net} interpolation lines: add nets.{net}.surface to the config")
+        fig = figures.interpolation_curves(line, net)
+        parts = []
+        for (lr, variant), one in line[line["net"] == net].groupby(["lr", "variant"]):
+            one = one[(one["seed"] == one["seed"].min()) & (one["step"] == one["step"].max())]
+            bump = surfaces.barrier(one)
+            parts.append(f"lr {lr:g} {variant}: highest loss between alpha 0 and 1 is {_fmt(bump)}x the higher end")
+        return fig, (" This run: " + "; ".join(parts) + ". A value of 1 means the loss falls monotonically along "
+                     "the line (Goodfellow et al. found this for their networks); a bump is a barrier between the "
+                     "initial and the trained weights.")
+    return draw
+
+
 ALL_VARIANTS = figures.VARIANT_ORDER
 CATALOGUE = [
     Spec("fig01_training_vgg", "Fig. 1a-b: VGG training and test accuracy, standard vs BN",
@@ -559,6 +644,21 @@ CATALOGUE = [
     Spec("lr_sensitivity_dln", "Learning-rate sensitivity, DLN",
          "Paper (section 3.1) and the blog post: BN trains over a broader range of (and thus larger) learning "
          "rates.", _lr_sensitivity("dln")),
+    Spec("surface_vgg", "Beyond the paper: VGG loss surface, standard vs BN",
+         "Not in the paper: the blog post's picture (Li et al. 2018), the loss over a 2D grid around the trained "
+         "weights along two filter-normalized random directions, filled contours and a 3D view on one colour "
+         "scale.", _surfaces("vgg")),
+    Spec("surface_dln", "Beyond the paper: DLN loss surface, standard vs BN",
+         "Not in the paper: the blog post's picture, as for VGG.", _surfaces("dln")),
+    Spec("surface_variants_vgg", "Beyond the paper: VGG loss surfaces of every variant",
+         "Not in the paper: every variant's surface at one lr, one colour scale.", _surface_variants("vgg")),
+    Spec("surface_variants_dln", "Beyond the paper: DLN loss surfaces of every variant",
+         "Not in the paper: every variant's surface at one lr, one colour scale.", _surface_variants("dln")),
+    Spec("interpolation_vgg", "Beyond the paper: VGG loss from the initial to the trained weights",
+         "Not in the paper: the loss on the straight line theta_0 + alpha (theta_t - theta_0), alpha in "
+         "[-0.5, 1.5] (Goodfellow et al. 2015).", _interpolation("vgg")),
+    Spec("interpolation_dln", "Beyond the paper: DLN loss from the initial to the trained weights",
+         "Not in the paper: the 1D line, as for VGG.", _interpolation("dln")),
     Spec("curvature_vgg", "Beyond the paper: VGG top Hessian eigenvalue",
          "Not in the paper: the top eigenvalue of the minibatch loss's Hessian (power iteration), with 2/lr "
          "dashed. Gradient descent is stable where it stays below 2/lr; an eigenvalue sitting at 2/lr marks "

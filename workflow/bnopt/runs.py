@@ -83,6 +83,31 @@ def probed_runs(config: dict) -> list[Run]:
     return list(dict.fromkeys(run for group, run in _group_runs(config) if group.get("probe", True)))
 
 
+def surface_step(section: dict, step) -> int:
+    """A surface's step as a number: "last" is the run's final step."""
+    return int(section["steps"]) if step == "last" else int(step)
+
+
+def _selected(chosen: dict) -> set[tuple[str, float, int]]:
+    """(variant, lr, seed) of every run a surface selection names."""
+    return {(v, float(lr), int(s)) for v in chosen["variants"] for lr in chosen["lrs"] for s in chosen["seeds"]}
+
+
+def surface_runs(config: dict) -> list[tuple[Run, int]]:
+    """(run, step) for every surface the config asks for: the configured runs of the
+    nets' ``surface`` selection (variants x lrs x seeds), at each of its steps."""
+    out = []
+    for net, section in config["nets"].items():
+        chosen = section.get("surface")
+        if not chosen:
+            continue
+        wanted = _selected(chosen)
+        for run in expand_runs({"nets": {net: section}}):
+            if (run.variant, run.lr, run.seed) in wanted:
+                out.extend((run, surface_step(section, step)) for step in chosen["steps"])
+    return list(dict.fromkeys(out))
+
+
 def find_run(config: dict, net: str, variant: str, lr: str, seed: str) -> Run:
     """The configured run behind a set of path wildcards, or a clear error."""
     wanted = Run(net, variant, float(lr), int(seed))
@@ -173,12 +198,33 @@ def check_config(config: dict) -> None:
             )
         if section["probes"]["landscape"]["low"] > section["probes"]["landscape"]["high"]:
             raise ConfigError(f"nets.{net}.probes.landscape: low exceeds high")
+        _check_surface(net, section)
     dln = config["nets"].get("dln")
     if dln is not None and dln["batch_size"] > dln["data"]["n_train"]:
         raise ConfigError(
             f"nets.dln.batch_size = {dln['batch_size']} exceeds nets.dln.data.n_train = {dln['data']['n_train']}; "
             "set them equal for the paper's full-batch gradient descent"
         )
+
+
+def _check_surface(net: str, section: dict) -> None:
+    chosen = section.get("surface")
+    if not chosen:
+        return
+    where = f"nets.{net}.surface"
+    if chosen["grid"] % 2 == 0:
+        raise ConfigError(f"{where}.grid = {chosen['grid']}: use an odd number, so that the run's own weights "
+                          f"are the grid's centre (e.g. {chosen['grid'] + 1})")
+    steps, every = section["steps"], section["checkpoint_every"]
+    for step in chosen["steps"]:
+        if step != "last" and (step > steps or (step % every and step != steps)):
+            raise ConfigError(f"{where}.steps: {step} is not a checkpointed step of this net (0, multiples of "
+                              f"checkpoint_every = {every}, or the last, {steps}); name one of those or 'last'")
+    runs = {(r.variant, r.lr, r.seed) for r in expand_runs({"nets": {net: section}})}
+    wanted = _selected(chosen)
+    if not runs & wanted:
+        raise ConfigError(f"{where} selects no configured run (variants {chosen['variants']}, lrs {chosen['lrs']}, "
+                          f"seeds {chosen['seeds']}); add those runs to nets.{net}.runs or change the selection")
 
 
 def _depth(net: str, section: dict) -> int:

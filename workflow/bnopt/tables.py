@@ -23,7 +23,7 @@ def concat(paths: list[str | Path]) -> pd.DataFrame:
         table = frames[0].iloc[0:0]
     else:
         return pd.DataFrame(columns=RUN_COLUMNS)
-    keys = [c for c in [*RUN_COLUMNS, "step", "layer", "unit", "eta"] if c in table]
+    keys = [c for c in [*RUN_COLUMNS, "step", "layer", "unit", "eta", "b", "a", "alpha"] if c in table]
     return table.sort_values(keys, kind="stable").reset_index(drop=True)
 
 

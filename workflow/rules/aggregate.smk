@@ -9,6 +9,7 @@ localrules:
     aggregate,
     claims,
     scorecard,
+    surfaces,
     report,
     all,
 

@@ -34,6 +34,8 @@ wildcard_constraints:
     seed=r"\d+",
     dataset="cifar10|digits",
     start=r"\d{6}",
+    step=r"\d{6}",
+    row=r"\d{3}",
 
 
 def run_of(wildcards):
@@ -128,6 +130,40 @@ def aggregate_inputs(wildcards):
     for table in PROBE_TABLES:
         inputs[table] = [path for path in probes if Path(path).stem == table]
     return inputs
+
+
+# ---------------------------------------------------------------- surfaces
+
+from bnopt.surface import row_blocks
+
+# The training code a surface evaluates is in its spec (TRAIN_CODE); this is the
+# surface's own.
+SURFACE_CODE = bnruns.code_fingerprint("surface")
+# The settings each job's result depends on (the selection of runs and steps only
+# adds or removes jobs).
+SURFACE_GRID_KEYS = ("grid", "radius", "samples", "rows_per_job")
+SURFACE_LINE_KEYS = ("samples", "interpolation", "interpolation_points")
+SURFACES = bnruns.surface_runs(config)
+
+
+def surface_settings(net, keys):
+    chosen = dict(config["nets"][net]["surface"])
+    chosen.setdefault("rows_per_job", chosen["grid"])
+    return bnruns.canonical({key: chosen[key] for key in keys})
+
+
+def all_surface_outputs(kind):
+    """Every surface block ("rows") or line ("line") file the config asks for."""
+    paths = []
+    for run, step in SURFACES:
+        folder = f"results/{run.path}/surface/step~{step:06d}"
+        if kind == "line":
+            paths.append(f"{folder}/line.parquet")
+            continue
+        settings = surface_settings(run.net, SURFACE_GRID_KEYS)
+        for first in row_blocks(settings["grid"], settings["rows_per_job"]):
+            paths.append(f"{folder}/rows~{first:03d}.parquet")
+    return paths
 
 
 def every_run_output():

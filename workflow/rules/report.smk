@@ -13,6 +13,7 @@ rule report:
         tables=expand("results/tables/{table}.parquet", table=AGGREGATE_TABLES),
         claims="results/tables/claims.csv",
         scorecard="results/tables/scorecard.csv",
+        surfaces=["results/tables/surface.parquet", "results/tables/interpolation.parquet"],
     output:
         notebook="reports/report.ipynb",
         html=report("reports/report.html", caption="../report/report.rst", category="Report"),
@@ -27,7 +28,7 @@ rule report:
         # What the report reads of the config (activation layers, nets), canonical
         # so that a re-saved YAML does not re-render it.
         config=json.dumps(bnruns.canonical({"nets": config["nets"]})),
-        code=bnruns.code_fingerprint("report", "figures", "claims", "sensitivity"),
+        code=bnruns.code_fingerprint("report", "figures", "claims", "sensitivity", "surface"),
     log:
         "logs/report/report.log",
     benchmark:
