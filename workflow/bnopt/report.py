@@ -526,8 +526,7 @@ def surface_rises(table: pd.DataFrame, net: str, lr: float, step: int, radius: f
     rows = []
     at = figures.at_lrs(table[(table["net"] == net) & (table["step"] == step)], [lr])
     for (variant, seed), one in at.groupby(["variant", "seed"]):
-        centre = one.loc[(one["a"].abs() < 1e-9) & (one["b"].abs() < 1e-9), "loss"]
-        rows.append(dict(variant=variant, seed=int(seed), centre=float(centre.iloc[0]) if len(centre) else math.nan,
+        rows.append(dict(variant=variant, seed=int(seed), centre=surfaces.centre_loss(one),
                          half=surfaces.rise(one, radius, 0.5), edge=surfaces.rise(one, radius, 1.0)))
     return pd.DataFrame(rows, columns=["variant", "seed", "centre", "half", "edge"])
 

@@ -167,20 +167,30 @@ def rise(surface: pd.DataFrame, radius: float, fraction: float = 0.5) -> float:
     points on the circle of radius fraction x radius (within half a grid spacing of
     it): how fast the loss rises around the weights, one number per surface. NaN when
     the centre's loss is not finite or no point lies on the circle."""
-    axis = np.unique(surface["a"].to_numpy())
-    if len(axis) < 2:
-        return math.nan
-    spacing = float(np.diff(axis).min())
-    centre = surface.loc[(surface["a"].abs() < spacing / 2) & (surface["b"].abs() < spacing / 2), "loss"]
-    if centre.empty or not math.isfinite(float(centre.iloc[0])) or float(centre.iloc[0]) == 0.0:
+    spacing = _spacing(surface)
+    base = centre_loss(surface)
+    if math.isnan(spacing) or not math.isfinite(base) or base == 0.0:
         return math.nan
     distance = np.hypot(surface["a"].to_numpy(), surface["b"].to_numpy())
     ring = surface.loc[np.abs(distance - fraction * radius) <= spacing / 2, "loss"].to_numpy(dtype=float)
     ring = np.where(np.isnan(ring), np.inf, ring)  # a NaN loss is one that blew up
     if not len(ring):
         return math.nan
-    base = float(centre.iloc[0])
     return float(np.median((ring - base) / base))
+
+
+def _spacing(surface: pd.DataFrame) -> float:
+    axis = np.unique(surface["a"].to_numpy())
+    return float(np.diff(axis).min()) if len(axis) > 1 else math.nan
+
+
+def centre_loss(surface: pd.DataFrame) -> float:
+    """The loss at the grid's centre (a = b = 0: the run's own weights)."""
+    spacing = _spacing(surface)
+    if math.isnan(spacing):
+        return math.nan
+    centre = surface.loc[(surface["a"].abs() < spacing / 2) & (surface["b"].abs() < spacing / 2), "loss"]
+    return float(centre.iloc[0]) if len(centre) else math.nan
 
 
 def barrier(line: pd.DataFrame) -> float:
