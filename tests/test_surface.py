@@ -165,6 +165,7 @@ def test_rise_and_barrier_on_known_shapes():
     assert rise(bowl, 1.0, 1.0) == pytest.approx(1.0, abs=0.1)
     flat = bowl.assign(loss=2.0)
     assert rise(flat, 1.0) == 0.0
+    assert rise(bowl, 1.0, 0.5, relative=False) == pytest.approx(0.25, abs=0.03)  # (1 + r^2) - 1
     alphas = np.linspace(-0.5, 1.5, 41)
     falling = pd.DataFrame(dict(alpha=alphas, loss=np.exp(-alphas) + 1))
     assert barrier(falling) == pytest.approx(1.0)

@@ -527,8 +527,9 @@ def surface_rises(table: pd.DataFrame, net: str, lr: float, step: int, radius: f
     at = figures.at_lrs(table[(table["net"] == net) & (table["step"] == step)], [lr])
     for (variant, seed), one in at.groupby(["variant", "seed"]):
         rows.append(dict(variant=variant, seed=int(seed), centre=surfaces.centre_loss(one),
-                         half=surfaces.rise(one, radius, 0.5), edge=surfaces.rise(one, radius, 1.0)))
-    return pd.DataFrame(rows, columns=["variant", "seed", "centre", "half", "edge"])
+                         half=surfaces.rise(one, radius, 0.5), edge=surfaces.rise(one, radius, 1.0),
+                         half_absolute=surfaces.rise(one, radius, 0.5, relative=False)))
+    return pd.DataFrame(rows, columns=["variant", "seed", "centre", "half", "edge", "half_absolute"])
 
 
 def _rises_said(rises: pd.DataFrame, radius: float, variants: list[str] | None = None) -> str:
@@ -539,7 +540,9 @@ def _rises_said(rises: pd.DataFrame, radius: float, variants: list[str] | None =
         edge = ", ".join(f"{_fmt(v)}" for v in mine["edge"])
         seeds = "" if len(mine) == 1 else f" (seeds {', '.join(str(s) for s in mine['seed'])})"
         centre = ", ".join(f"{_fmt(v)}" for v in mine["centre"])
-        parts.append(f"{variant} {half} at r/2, {edge} at r (centre loss {centre}){seeds}")
+        absolute = ", ".join(f"{_fmt(v)}" for v in mine["half_absolute"])
+        parts.append(f"{variant} {half} at r/2, {edge} at r (centre loss {centre}; absolute rise at r/2 "
+                     f"{absolute}){seeds}")
     return (f" Median relative loss rise (L - L_centre) / L_centre on the circle of radius r/2 = {radius / 2:g} "
             f"and r = {radius:g} around the weights: " + "; ".join(parts) + ".")
 
@@ -553,7 +556,8 @@ def _surfaces(net):
         rises = surface_rises(table, net, lr, step, radius)
         return fig, (note + f" This run: lr {lr:g}, step {step}, seed {seed}." + _rises_said(rises, radius, variants)
                      + " The paper's claim (BatchNorm makes the landscape smoother) predicts a smaller rise for "
-                     "batchnorm. Directions are filter-normalized, so batchnorm's scale invariance does not "
+                     "batchnorm; the relative rise also grows as the centre's loss falls, so a better-trained "
+                     "network shows a larger one: compare the absolute rise too. Directions are filter-normalized, so batchnorm's scale invariance does not "
                      "flatter it; biases and normalization parameters stay fixed (Li et al.'s biasbn).")
     return draw
 

@@ -162,11 +162,12 @@ def interpolation(evaluator: SurfaceEvaluator, start: Tensors, end: Tensors, alp
     return pd.DataFrame(out, columns=LINE_COLUMNS)
 
 
-def rise(surface: pd.DataFrame, radius: float, fraction: float = 0.5) -> float:
-    """The median relative loss increase, (L - L_centre) / L_centre, over the grid
-    points on the circle of radius fraction x radius (within half a grid spacing of
-    it): how fast the loss rises around the weights, one number per surface. NaN when
-    the centre's loss is not finite or no point lies on the circle."""
+def rise(surface: pd.DataFrame, radius: float, fraction: float = 0.5, relative: bool = True) -> float:
+    """The median loss increase over the grid points on the circle of radius
+    fraction x radius (within half a grid spacing of it), relative to the centre's
+    loss, (L - L_centre) / L_centre, or absolute, L - L_centre: how fast the loss
+    rises around the weights, one number per surface. NaN when the centre's loss is
+    not finite or no point lies on the circle."""
     spacing = _spacing(surface)
     base = centre_loss(surface)
     if math.isnan(spacing) or not math.isfinite(base) or base == 0.0:
@@ -176,7 +177,7 @@ def rise(surface: pd.DataFrame, radius: float, fraction: float = 0.5) -> float:
     ring = np.where(np.isnan(ring), np.inf, ring)  # a NaN loss is one that blew up
     if not len(ring):
         return math.nan
-    return float(np.median((ring - base) / base))
+    return float(np.median((ring - base) / base if relative else ring - base))
 
 
 def _spacing(surface: pd.DataFrame) -> float:
