@@ -48,6 +48,22 @@ def test_usable_learning_rates_and_ranges():
     table = range_table(scores, "dln").set_index("variant")
     assert table.loc["batchnorm", "usable_range"] == pytest.approx(16.0)
     assert table.loc["standard", "usable_lrs"] == "2e-07, 4e-07"
+    # Within 2x of its own best: standard's best is 100 too (<= 200 at 2e-7, 4e-7); batchnorm's
+    # own best 110 (<= 220 from 2e-7 to 3.2e-6).
+    assert table.loc["standard", "own_best_range"] == pytest.approx(2.0)
+    assert table.loc["batchnorm", "own_best_range"] == pytest.approx(16.0)
+    # Trains at all: standard up to 4e-7 (stalls at 8e-7, diverges after); batchnorm everywhere.
+    assert table.loc["standard", "training_lrs"] == "1e-07, 2e-07, 4e-07"
+    assert table.loc["batchnorm", "training_range"] == pytest.approx(32.0)
+
+
+def test_own_best_range_is_the_flatness_of_each_variants_own_curve():
+    """A variant that trains everywhere to a worse plateau has no usable lr against the
+    grid's best, yet a wide range against its own."""
+    worse = dict(zip(GRID, [900.0, 800.0, 800.0, 850.0, 1e4, math.inf]))
+    table = range_table(final_scores(_table(standard=worse), "dln"), "dln").set_index("variant")
+    assert table.loc["standard", "usable_range"] == 0.0
+    assert table.loc["standard", "own_best_range"] == pytest.approx(8.0)  # 1e-7 .. 8e-7, all <= 1,600
 
 
 def test_break_points_of_the_standard_network():

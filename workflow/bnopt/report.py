@@ -489,6 +489,9 @@ def _lr_sensitivity(net):
         ranges = sensitivity.range_table(scores, net)
         listed = "; ".join(f"{r.variant} {_fmt(r.usable_range)}x ({r.usable_lrs or 'none'})"
                            for r in ranges.itertuples())
+        own = "; ".join(f"{r.variant} {_fmt(r.own_best_range)}x" for r in ranges.itertuples())
+        trains = "; ".join(f"{r.variant} {_fmt(r.training_range)}x ({r.training_lrs or 'none'})"
+                           for r in ranges.itertuples())
         usable = (f"{sensitivity.USABLE_ACCURACY:.0%} of the best final accuracy" if net == "vgg"
                   else f"{sensitivity.USABLE_LOSS:g}x the best final loss")
         points = sensitivity.break_points(scores)
@@ -501,7 +504,9 @@ def _lr_sensitivity(net):
                 f"network diverges slightly above {factor}x its lr {base:g}, i.e. above {factor * base:g} "
                 f"(Appendix A.2.2). Here it {sensitivity.compare_break(points, factor, base)}.")
         return fig, (f" This run, usable range (largest / smallest lr whose median score is within {usable} on the grid): "
-                     f"{listed}." + said + _verdicts(t.get("claims"), 6, net)
+                     f"{listed}. Within the same level of each variant's own best instead: {own}. Range over which "
+                     f"most seeds train at all (not diverged, and beyond twice chance / below 0.9x the first loss): "
+                     f"{trains}." + said + _verdicts(t.get("claims"), 6, net)
                      + seeds_note(t["training"], net, sorted(shared), ["standard", "batchnorm"]))
     return draw
 

@@ -54,20 +54,32 @@ def shared_lrs(scores: pd.DataFrame) -> list[float]:
                   & set(scores.loc[scores["variant"] == "batchnorm", "lr"]))
 
 
-def usable_lrs(scores: pd.DataFrame, net: str) -> dict[str, list[float]]:
+def usable_lrs(scores: pd.DataFrame, net: str, own_best: bool = False) -> dict[str, list[float]]:
     """Per variant, its usable learning rates on the grid: where its median score over
-    seeds comes within the level of the grid's best (module docstring)."""
+    seeds comes within the level of the grid's best run (module docstring), or, with
+    `own_best`, of the variant's own best (how flat its own curve is, whatever level
+    it reaches)."""
     medians = scores.groupby(["variant", "lr"])["score"].median().reset_index()
     if medians.empty:
         return {}
+    best_of = medians.groupby("variant")["score"]
     if net == "vgg":
-        best = medians["score"].max()
+        best = best_of.transform("max") if own_best else medians["score"].max()
         ok = medians["score"] >= USABLE_ACCURACY * best
     else:
-        best = medians["score"].min()
+        best = best_of.transform("min") if own_best else medians["score"].min()
         ok = medians["score"] <= USABLE_LOSS * best
     usable = medians[ok]
     return {v: sorted(usable.loc[usable["variant"] == v, "lr"]) for v in sorted(set(medians["variant"]))}
+
+
+def training_lrs(scores: pd.DataFrame) -> dict[str, list[float]]:
+    """Per variant, the grid learning rates at which most of its seeds train at all
+    (claims.did_not_train: not diverged, and VGG above twice chance, DLN below 0.9x its
+    first loss)."""
+    trains = scores.assign(trains=scores["not_trained"] == "").groupby(["variant", "lr"])["trains"].mean()
+    return {v: sorted(lr for (var, lr), share in trains.items() if var == v and share > 0.5)
+            for v in sorted(set(scores["variant"]))}
 
 
 def usable_range(lrs: list[float]) -> float:
@@ -76,13 +88,20 @@ def usable_range(lrs: list[float]) -> float:
 
 
 def range_table(scores: pd.DataFrame, net: str) -> pd.DataFrame:
-    """Per variant: its usable learning rates, the lowest and highest, and the range."""
+    """Per variant: its usable learning rates (within the level of the grid's best),
+    the lowest and highest, and the range (claim 6's number); beside it the range
+    within the level of the variant's own best, and the range over which it trains at
+    all."""
+    own, trains = usable_lrs(scores, net, own_best=True), training_lrs(scores)
     rows = []
     for variant, lrs in usable_lrs(scores, net).items():
         rows.append(dict(net=net, variant=variant, usable_lrs=", ".join(f"{lr:g}" for lr in lrs),
                          lowest=min(lrs) if lrs else math.nan, highest=max(lrs) if lrs else math.nan,
-                         usable_range=usable_range(lrs)))
-    return pd.DataFrame(rows, columns=["net", "variant", "usable_lrs", "lowest", "highest", "usable_range"])
+                         usable_range=usable_range(lrs), own_best_range=usable_range(own.get(variant, [])),
+                         training_range=usable_range(trains.get(variant, [])),
+                         training_lrs=", ".join(f"{lr:g}" for lr in trains.get(variant, []))))
+    return pd.DataFrame(rows, columns=["net", "variant", "usable_lrs", "lowest", "highest", "usable_range",
+                                       "own_best_range", "training_range", "training_lrs"])
 
 
 def break_points(scores: pd.DataFrame, variant: str = "standard") -> dict[str, float]:
