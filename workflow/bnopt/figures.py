@@ -474,6 +474,8 @@ def _contour(ax, table: pd.DataFrame, levels: np.ndarray, title: str, ylabel: bo
     ax.contour(a, b, clipped, levels=levels, colors="white", linewidths=0.3, alpha=0.6)
     ax.plot([0], [0], marker="+", color="red", ms=10, mew=2)
     ax.set_aspect("equal")
+    ax.xaxis.set_major_locator(plt.MaxNLocator(5))
+    ax.yaxis.set_major_locator(plt.MaxNLocator(5))
     ax.set_xlabel("a (direction 1)")
     if ylabel:
         ax.set_ylabel("b (direction 2)")
@@ -562,7 +564,8 @@ def interpolation_curves(line: pd.DataFrame, net: str) -> plt.Figure:
         for x in (0.0, 1.0):
             ax.axvline(x, color="grey", ls=":", lw=1)
         ax.set_yscale("log")
-        ax.set_xlabel("alpha (0: initial weights, 1: step %d)" % step)
+        ax.xaxis.set_major_locator(plt.MaxNLocator(5))
+        ax.set_xlabel(f"alpha (0: initial weights, 1: step {step})")
         ax.set_ylabel("loss")
         ax.set_title(f"{net.upper()} lr {lr:g}, seed {seed}")
     fig.tight_layout()

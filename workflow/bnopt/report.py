@@ -552,6 +552,17 @@ def _rises_said(rises: pd.DataFrame, radius: float, variants: list[str] | None =
             f"and r = {radius:g} around the weights: " + "; ".join(parts) + ".")
 
 
+def _no_surface(t, config, net: str, lr: float, seed: int, drawn: set) -> str:
+    """Which selected variants have no surface to draw, and why."""
+    diverged = diverged_runs(t["runs"], net)
+    missing = [v for v in config["nets"][net]["surface"]["variants"] if v not in drawn]
+    if not missing:
+        return ""
+    why = [f"{v} ({'diverged before this step' if (v, float(lr), seed) in diverged else 'not run at this lr'})"
+           for v in missing]
+    return " No surface for " + ", ".join(why) + "."
+
+
 def _surfaces(net):
     def draw(t, config):
         variants = ["standard", "batchnorm"]
@@ -577,7 +588,8 @@ def _surface_variants(net):
         fig = figures.surface_contours(table, net, lr, step, seed)
         radius = config["nets"][net]["surface"]["radius"]
         return fig, (note + f" This run: lr {lr:g}, step {step}, seed {seed}."
-                     + _rises_said(surface_rises(table, net, lr, step, radius), radius))
+                     + _rises_said(surface_rises(table, net, lr, step, radius), radius)
+                     + _no_surface(t, config, net, lr, seed, set(at["variant"].unique())))
     return draw
 
 

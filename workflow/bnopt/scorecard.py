@@ -96,6 +96,23 @@ def _lookup(section: dict, dotted: str):
     return value
 
 
+def setting_inputs(config: dict) -> dict:
+    """The part of `config` that setting() reads (PAPER_SETTING's keys of each net), as
+    a nested dict: the scorecard rule's param, so that changing anything else (runs,
+    surfaces, probes) does not rerun it."""
+    nets = {}
+    for net, section in config.get("nets", {}).items():
+        view: dict = {}
+        for dotted in PAPER_SETTING.get(net, {}):
+            *parents, last = dotted.split(".")
+            where = view
+            for key in parents:
+                where = where.setdefault(key, {})
+            where[last] = _lookup(section, dotted)
+        nets[net] = view
+    return {"nets": nets}
+
+
 def setting(config: dict, net: str) -> str:
     """"paper's setting" or "setting differs (...): compare the direction, not the value"."""
     section = config.get("nets", {}).get(net)

@@ -66,8 +66,8 @@ rule scorecard:
             category="Claims",
         ),
     params:
-        # Whether this config's setting is the paper's reads the nets section.
-        config=json.dumps(bnruns.canonical({"nets": config["nets"]})),
+        # Whether this config's setting is the paper's: those keys of the nets section only.
+        config=json.dumps(bnruns.canonical(setting_inputs(config))),
         code=bnruns.code_fingerprint("scorecard", "claims"),
     log:
         "logs/aggregate/scorecard.log",

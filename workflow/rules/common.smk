@@ -13,6 +13,7 @@ sys.path.insert(0, str(WORKFLOW_DIR))
 
 from bnopt import runs as bnruns
 from bnopt.norms import VARIANT_MODULES, VARIANTS
+from bnopt.scorecard import setting_inputs
 
 
 # A bad config fails here, at parse time, before any job starts, naming the key.
