@@ -121,7 +121,8 @@ def test_a_surface_setting_reruns_only_surface_jobs_and_the_report(snakemake_bin
     assert plan(snakemake_bin, project, radius) == {"surface": 4, **SURFACE_REPORT}
     line = changed_config(tmp_path, lambda c: c["nets"]["vgg"]["surface"].update(interpolation=[-1.0, 2.0]))
     assert plan(snakemake_bin, project, line) == {"interpolation": 2, **SURFACE_REPORT}
-    more = changed_config(tmp_path, lambda c: c["nets"]["vgg"]["surface"]["variants"].append("noisy_batchnorm"))
+    more = changed_config(tmp_path, lambda c: c["nets"]["vgg"]["surface"].update(
+        variants=["standard", "batchnorm", "noisy_batchnorm"]))
     assert plan(snakemake_bin, project, more) == {"surface": 2, "interpolation": 1, **SURFACE_REPORT}
     sources, _ = project
     with edited(sources / "workflow/bnopt/surface.py", "\n# edited\n"):
@@ -222,7 +223,7 @@ def test_a_second_snakemake_on_the_same_directory_is_refused(snakemake_bin, proj
 def test_a_cosmetic_edit_is_forgiven_with_touch(snakemake_bin, project, tmp_path):
     sources, workdir = _copy(project, tmp_path)
     with edited(sources / "workflow/bnopt/norms.py", "\n# a comment only\n"):
-        assert plan(snakemake_bin, (sources, workdir)) == {"train": 14, "probe": 20, **DOWNSTREAM}
+        assert plan(snakemake_bin, (sources, workdir)) == {"train": 14, "probe": 20, **SURFACE_JOBS, **DOWNSTREAM}
         # --touch marks the outputs up to date and records the new code fingerprint.
         snakemake(snakemake_bin, workdir, "--touch", repo=sources)
         assert plan(snakemake_bin, (sources, workdir)) == {}
