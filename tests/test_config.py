@@ -232,3 +232,31 @@ def test_a_configfile_replaces_the_paper_config_rather_than_extending_it(tmp_pat
     paper = subprocess.run(base, capture_output=True, text=True, timeout=300)
     assert paper.returncode == 0, paper.stderr[-3000:]
     assert job_counts(paper.stdout)["train"] == len(expand_runs(validated(load("config/config.yaml"))))
+
+
+@pytest.mark.parametrize("change, named", [
+    (lambda s: s.update(grid=20), "nets.dln.surface.grid = 20: use an odd number"),
+    (lambda s: s.update(steps=[45]), "nets.dln.surface.steps: 45 is not a checkpointed step"),
+    (lambda s: s.update(steps=[90]), "nets.dln.surface.steps: 90 is not a checkpointed step"),
+    (lambda s: s.update(lrs=[0.5]), "nets.dln.surface selects no configured run"),
+    (lambda s: s.update(radius=0), "radius"),
+    (lambda s: s.update(steps=["first"]), "steps"),
+])
+def test_a_bad_surface_setting_fails_naming_the_key(change, named):
+    config = load("tests/configs/smoke.yaml")  # DLN: 60 steps, checkpoints every 30
+    change(config["nets"]["dln"]["surface"])
+    with pytest.raises(Exception) as err:
+        validated(config)
+    assert named in str(err.value)
+
+
+def test_surface_runs_are_the_selected_configured_runs_at_their_steps():
+    from bnopt.runs import surface_runs
+
+    config = validated(load("tests/configs/smoke.yaml"))
+    config["nets"]["dln"]["surface"]["steps"] = [30, "last"]
+    chosen = surface_runs(config)
+    assert (Run("vgg", "standard", 0.1, 0), 40) in chosen and (Run("vgg", "batchnorm", 0.1, 1), 40) not in chosen
+    dln = sorted((r.variant, r.lr, step) for r, step in chosen if r.net == "dln")
+    assert dln == sorted((v, lr, s) for v, lr in [("standard", 1e-4), ("batchnorm", 1e-4), ("l2", 1e-4),
+                                                   ("standard", 1.0)] for s in (30, 60))
