@@ -25,6 +25,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -34,6 +35,8 @@ from torch import nn
 from .norms import set_noise_step
 from .problems import Problem
 from .seeding import generator
+from .train import (CHECKPOINT_NAME, build_problem, build_run, checkpoint_steps, load_checkpoint, resolve_device,
+                    run_name, use_exact_numerics)
 
 Tensors = list[torch.Tensor]
 FILTER_EPS = 1e-10  # Li et al.'s guard against a zero direction filter
@@ -206,12 +209,11 @@ def barrier(line: pd.DataFrame) -> float:
         return math.nan
     return float(inside.max() / max(ends))
 
+
 # --------------------------------------------------------------------------- jobs
 
 
 def _setup(spec: dict, data_path, device: str, threads):
-    from .train import build_problem, build_run, resolve_device, use_exact_numerics
-
     if threads:
         torch.set_num_threads(int(threads))
     dev = resolve_device(device)
@@ -224,10 +226,6 @@ def _setup(spec: dict, data_path, device: str, threads):
 def _weights_at(model: nn.Module, checkpoints, step: int, dev) -> Tensors | None:
     """The run's parameters at `step` from its checkpoint, loaded into `model`; None
     when the run has no checkpoint there (it diverged before)."""
-    from pathlib import Path
-
-    from .train import CHECKPOINT_NAME, load_checkpoint
-
     path = Path(checkpoints) / CHECKPOINT_NAME.format(step=step)
     if not path.exists():
         return None
@@ -236,10 +234,6 @@ def _weights_at(model: nn.Module, checkpoints, step: int, dev) -> Tensors | None
 
 
 def _missing(spec: dict, checkpoints, step: int, log) -> None:
-    from pathlib import Path
-
-    from .train import checkpoint_steps, run_name
-
     available = checkpoint_steps(Path(checkpoints))
     if log:
         print(f"{run_name(spec)} has no checkpoint at step {step} (it has {available}): it diverged before, "
