@@ -443,6 +443,14 @@ def lr_sensitivity(scores: pd.DataFrame, steps: pd.DataFrame, net: str, paper_lr
 # --------------------------------------------------------------------------- loss surfaces
 
 
+def surfaces_at(surface: pd.DataFrame, net: str, lr: float, step: int, seed: int | None = None) -> pd.DataFrame:
+    """The rows of every variant's surface of `net` at `lr` and `step` (and `seed`)."""
+    rows = surface[(surface["net"] == net) & (surface["step"] == step)]
+    if seed is not None:
+        rows = rows[rows["seed"] == seed]
+    return at_lrs(rows, [lr])
+
+
 def _surface_grid(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One surface's (a, b, loss) as 2D arrays, rows along b; a non-finite loss (the
     network blew up there) is NaN, drawn as a hole."""
@@ -501,7 +509,7 @@ def surfaces(surface: pd.DataFrame, net: str, lr: float, step: int, seed: int,
     (bottom) of each variant's surface at `lr`, `step`, `seed`, side by side with one
     colour scale; the red + is the run's own weights."""
     _style()
-    runs = at_lrs(surface[(surface["net"] == net) & (surface["step"] == step) & (surface["seed"] == seed)], [lr])
+    runs = surfaces_at(surface, net, lr, step, seed)
     present = _variants(_require(runs, f"{net} surfaces at lr {lr:g}"), variants)
     tables = [runs[runs["variant"] == v] for v in present]
     levels = surface_levels(tables)
@@ -527,7 +535,7 @@ def surfaces(surface: pd.DataFrame, net: str, lr: float, step: int, seed: int,
 def surface_contours(surface: pd.DataFrame, net: str, lr: float, step: int, seed: int) -> plt.Figure:
     """Every variant's surface at `lr` as filled contours in a grid, one colour scale."""
     _style()
-    runs = at_lrs(surface[(surface["net"] == net) & (surface["step"] == step) & (surface["seed"] == seed)], [lr])
+    runs = surfaces_at(surface, net, lr, step, seed)
     present = _variants(_require(runs, f"{net} surfaces at lr {lr:g}"), None)
     tables = [runs[runs["variant"] == v] for v in present]
     levels = surface_levels(tables)

@@ -526,11 +526,10 @@ def _surface_choice(t, config, net, variants):
 
 
 def surface_rises(table: pd.DataFrame, net: str, lr: float, step: int, radius: float) -> pd.DataFrame:
-    """Per variant and seed: the median relative loss rise on the circle of radius r/2
-    and on the circle of radius r (bnopt.surface.rise), and the centre's loss."""
+    """Per variant and seed: the median relative loss rise on the circles of radius r/2
+    and r, the absolute rise at r/2 (bnopt.surface.rise), and the centre's loss."""
     rows = []
-    at = figures.at_lrs(table[(table["net"] == net) & (table["step"] == step)], [lr])
-    for (variant, seed), one in at.groupby(["variant", "seed"]):
+    for (variant, seed), one in figures.surfaces_at(table, net, lr, step).groupby(["variant", "seed"]):
         rows.append(dict(variant=variant, seed=int(seed), centre=surfaces.centre_loss(one),
                          half=surfaces.rise(one, radius, 0.5), edge=surfaces.rise(one, radius, 1.0),
                          half_absolute=surfaces.rise(one, radius, 0.5, relative=False)))
@@ -573,15 +572,16 @@ def _surfaces(net):
         return fig, (note + f" This run: lr {lr:g}, step {step}, seed {seed}." + _rises_said(rises, radius, variants)
                      + " The paper's claim (BatchNorm makes the landscape smoother) predicts a smaller rise for "
                      "batchnorm; the relative rise also grows as the centre's loss falls, so a better-trained "
-                     "network shows a larger one: compare the absolute rise too. Directions are filter-normalized, so batchnorm's scale invariance does not "
-                     "flatter it; biases and normalization parameters stay fixed (Li et al.'s biasbn).")
+                     "network shows a larger one: compare the absolute rise too. Directions are filter-normalized, "
+                     "so batchnorm's scale invariance does not flatter it; biases and normalization parameters stay "
+                     "fixed (Li et al.'s biasbn).")
     return draw
 
 
 def _surface_variants(net):
     def draw(t, config):
         table, lr, seed, step, note = _surface_choice(t, config, net, ["standard", "batchnorm"])
-        at = figures.at_lrs(table[(table["net"] == net) & (table["step"] == step) & (table["seed"] == seed)], [lr])
+        at = figures.surfaces_at(table, net, lr, step, seed)
         if at["variant"].nunique() <= 2:
             raise figures.NoData(f"only standard and batchnorm have {net} surfaces (the pair is the figure above); "
                                  f"add variants to nets.{net}.surface.variants")
