@@ -220,9 +220,7 @@ def _check_surface(net: str, section: dict) -> None:
         if step != "last" and (step > steps or (step % every and step != steps)):
             raise ConfigError(f"{where}.steps: {step} is not a checkpointed step of this net (0, multiples of "
                               f"checkpoint_every = {every}, or the last, {steps}); name one of those or 'last'")
-    runs = {(r.variant, r.lr, r.seed) for r in expand_runs({"nets": {net: section}})}
-    wanted = _selected(chosen)
-    if not runs & wanted:
+    if not surface_runs({"nets": {net: section}}):
         raise ConfigError(f"{where} selects no configured run (variants {chosen['variants']}, lrs {chosen['lrs']}, "
                           f"seeds {chosen['seeds']}); add those runs to nets.{net}.runs or change the selection")
 
