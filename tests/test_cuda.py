@@ -1,5 +1,5 @@
 """Exactness on CUDA: a resumed run and a probe's replay equal the unbroken run bit for
-bit on the same GPU (deterministic kernels, bnopt.train.use_exact_numerics). Skipped
+bit on the same GPU (deterministic kernels, bnopt.training.train.use_exact_numerics). Skipped
 where torch sees no CUDA device; `bash tests/gpu/check.sh` runs them with the GPU
 benchmarks on a machine that has one."""
 
@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import torch
 
-from bnopt.data import prepare_digits
-from bnopt.replay import probe_segment
-from bnopt.train import run_training
+from bnopt.training.data import prepare_digits
+from bnopt.measure.replay import probe_segment
+from bnopt.training.train import run_training
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
@@ -34,7 +34,7 @@ def _train(tmp_path, name, spec, state=None):
 
 @pytest.mark.parametrize("variant", ["batchnorm", "noisy_batchnorm"])
 def test_cuda_resume_and_probe_replay_are_exact(tmp_path, variant):
-    from bnopt.train import run_name, spec_key
+    from bnopt.training.train import run_name, spec_key
 
     prepare_digits(tmp_path / "digits.pt")
     spec = dict(SPEC, variant=variant)
@@ -61,7 +61,7 @@ def test_cuda_resume_and_probe_replay_are_exact(tmp_path, variant):
 def test_cuda_surface_blocks_are_repeatable_and_match_the_cpu(tmp_path):
     """A surface block on CUDA twice: bit for bit the same (directions are drawn on the
     CPU; deterministic kernels); against the CPU's: within float32 rounding."""
-    from bnopt.surface import surface_block
+    from bnopt.measure.surface import surface_block
 
     prepare_digits(tmp_path / "digits.pt")
     spec = dict(SPEC, steps=100, checkpoint_every=100, eval_every=100)

@@ -82,13 +82,13 @@ def test_editing_the_notebook_or_figure_code_reruns_only_the_report(snakemake_bi
     notebook = sources / "workflow/notebooks/report.ipynb"
     with edited(notebook, "\n"):
         assert plan(snakemake_bin, project) == {"report": 1, "all": 1}
-    for module in ("figures.py", "report.py"):
+    for module in ("analysis/figures.py", "analysis/report.py"):
         with edited(sources / "workflow/bnopt" / module, "\n# restyled\n"):
             assert plan(snakemake_bin, project) == {"report": 1, "all": 1}, module
     assert plan(snakemake_bin, project) == {}
 
 
-@pytest.mark.parametrize("module", ["norms.py", "models.py", "train.py"])
+@pytest.mark.parametrize("module", ["norms/__init__.py", "nets/models.py", "training/train.py"])
 def test_editing_training_code_retrains(snakemake_bin, project, module):
     sources, _ = project
     with edited(sources / "workflow/bnopt" / module, "\n# edited\n"):
@@ -98,18 +98,18 @@ def test_editing_training_code_retrains(snakemake_bin, project, module):
 def test_editing_one_normalization_retrains_only_its_runs(snakemake_bin, project):
     sources, _ = project
     # The smoke config's one l_p run is DLN l2; its one noisy run is VGG noisy_batchnorm.
-    with edited(sources / "workflow/bnopt/noise.py", "\n# edited\n"):
+    with edited(sources / "workflow/bnopt/norms/noise.py", "\n# edited\n"):
         assert plan(snakemake_bin, project) == {"train": 1, "probe": 2, **DOWNSTREAM}
-    with edited(sources / "workflow/bnopt/lpnorm.py", "\n# edited\n"):  # DLN l2 also has a surface
+    with edited(sources / "workflow/bnopt/norms/lp.py", "\n# edited\n"):  # DLN l2 also has a surface
         assert plan(snakemake_bin, project) == {"train": 1, "probe": 2, "surface": 1, "interpolation": 1,
                                                 "surfaces": 1, **DOWNSTREAM}
 
 
 def test_editing_probe_or_claims_code_does_not_retrain(snakemake_bin, project):
     sources, _ = project
-    with edited(sources / "workflow/bnopt/probes.py", "\n# edited\n"):
+    with edited(sources / "workflow/bnopt/measure/probes.py", "\n# edited\n"):
         assert plan(snakemake_bin, project) == {"probe": 20, **DOWNSTREAM}
-    with edited(sources / "workflow/bnopt/claims.py", "\n# edited\n"):
+    with edited(sources / "workflow/bnopt/analysis/claims.py", "\n# edited\n"):
         assert plan(snakemake_bin, project) == {"claims": 1, "scorecard": 1, "report": 1, "all": 1}
 
 
@@ -125,7 +125,7 @@ def test_a_surface_setting_reruns_only_surface_jobs_and_the_report(snakemake_bin
         variants=["standard", "batchnorm", "noisy_batchnorm"]))
     assert plan(snakemake_bin, project, more) == {"surface": 2, "interpolation": 1, **SURFACE_REPORT}
     sources, _ = project
-    with edited(sources / "workflow/bnopt/surface.py", "\n# edited\n"):
+    with edited(sources / "workflow/bnopt/measure/surface.py", "\n# edited\n"):
         assert plan(snakemake_bin, project) == {"surface": 8, "interpolation": 6, **SURFACE_REPORT}
 
 
@@ -222,7 +222,7 @@ def test_a_second_snakemake_on_the_same_directory_is_refused(snakemake_bin, proj
 
 def test_a_cosmetic_edit_is_forgiven_with_touch(snakemake_bin, project, tmp_path):
     sources, workdir = _copy(project, tmp_path)
-    with edited(sources / "workflow/bnopt/norms.py", "\n# a comment only\n"):
+    with edited(sources / "workflow/bnopt/norms/__init__.py", "\n# a comment only\n"):
         assert plan(snakemake_bin, (sources, workdir)) == {"train": 14, "probe": 20, **SURFACE_JOBS, **DOWNSTREAM}
         # --touch marks the outputs up to date and records the new code fingerprint.
         snakemake(snakemake_bin, workdir, "--touch", repo=sources)

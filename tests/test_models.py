@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from bnopt.models import VGG, VGG_LAYOUTS, DeepLinearNet, build_model
+from bnopt.nets.models import VGG, VGG_LAYOUTS, DeepLinearNet, build_model
 from bnopt.norms import LpNorm, NoisyNorm, VARIANTS, set_noise_step
 
 

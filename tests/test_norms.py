@@ -142,7 +142,7 @@ def test_noisy_layer_without_a_step_refuses_to_guess():
 
 # ---------------------------------------------------------------- the fast l_p layer against the eager formula
 
-from bnopt.lpnorm import LpNormFunction, lp_norm_reference  # noqa: E402
+from bnopt.norms.lp import LpNormFunction, lp_norm_reference  # noqa: E402
 
 
 def _lp_inputs(spatial, dtype, seed=0):
@@ -213,7 +213,7 @@ def test_lp_layer_needs_no_input_gradient_when_none_is_asked():
 def test_set_noise_step_reaches_every_noisy_layer_of_a_model_and_of_its_copy():
     import copy
 
-    from bnopt.models import build_model
+    from bnopt.nets.models import build_model
 
     model = build_model("dln", "noisy_batchnorm", 0, {"depth": 4, "width": 3, "normalized_layers": 3})
     set_noise_step(model, 5)

@@ -63,7 +63,7 @@ def test_report_renders_in_headless_chromium(smoke_run):
         assert len(r.seed_verdicts.split(", ")) == 2
         shown = {"moot": f"moot ({r.seed_verdicts.count('moot')} of 2 seeds moot)"}.get(r.verdict, f"{r.verdict} (–)")
         assert (f"{r.verdict} ({r.k}/{r.n})" if r.n else shown) in matrix_text
-    from bnopt.scorecard import load_paper_numbers
+    from bnopt.analysis.scorecard import load_paper_numbers
 
     assert scorecard_rows == len(load_paper_numbers()) > 20
     assert "setting differs" in text and "compare the direction, not the value" in text
@@ -85,7 +85,7 @@ def test_report_renders_in_headless_chromium(smoke_run):
 
 
 def test_every_figure_is_drawn_or_skipped_with_a_reason(smoke_run):
-    from bnopt.report import CATALOGUE
+    from bnopt.analysis.report import CATALOGUE
 
     workdir, _ = smoke_run
     figures = workdir / "reports" / "figures"

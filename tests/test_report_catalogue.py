@@ -4,7 +4,7 @@ a figure shows, and the reasons it gives when it cannot draw."""
 import pandas as pd
 import pytest
 
-from bnopt import figures, report
+from bnopt.analysis import figures, report
 
 
 def test_paper_layers_are_taken_by_position_from_the_configured_list():
@@ -64,7 +64,7 @@ def test_a_net_missing_from_the_config_skips_its_figures_with_the_reason(tmp_pat
 
 
 def test_seeds_pool_into_a_median_and_a_band():
-    from bnopt import figures
+    from bnopt.analysis import figures
 
     table = pd.DataFrame(dict(seed=[0, 1, 2, 0, 1, 2], step=[0, 0, 0, 10, 10, 10],
                               value=[1.0, 2.0, 4.0, 3.0, float("inf"), 5.0]))
@@ -74,7 +74,7 @@ def test_seeds_pool_into_a_median_and_a_band():
 
 
 def test_a_diverged_run_does_not_flatten_the_landscape_axes():
-    from bnopt import figures
+    from bnopt.analysis import figures
 
     rows = []
     for variant, scale in (("standard", 1.0), ("batchnorm", 0.5), ("noisy_standard", 1e30)):

@@ -5,7 +5,7 @@ from pathlib import Path
 import yaml
 from snakemake.utils import validate
 
-from bnopt.scorecard import setting, setting_inputs
+from bnopt.analysis.scorecard import setting, setting_inputs
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bnopt import claims
-from bnopt.sensitivity import break_points, claim_6, final_scores, range_table, usable_lrs, usable_range
+from bnopt.analysis import claims
+from bnopt.analysis.sensitivity import break_points, claim_6, final_scores, range_table, usable_lrs, usable_range
 
 GRID = [1e-7, 2e-7, 4e-7, 8e-7, 1.6e-6, 3.2e-6]
 

@@ -1,4 +1,4 @@
-"""Loss surfaces (bnopt.surface): filter-normalized directions, exact values on a
+"""Loss surfaces (bnopt.measure.surface): filter-normalized directions, exact values on a
 quadratic, purity in (seed, step), no trace on the run, and the per-surface numbers."""
 
 import hashlib
@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 import torch
 
-from bnopt.data import prepare_digits
-from bnopt.models import build_model
-from bnopt.problems import dln_problem
-from bnopt.surface import (SurfaceEvaluator, barrier, directions, evaluation_set, filter_normalize, grid_axis,
+from bnopt.training.data import prepare_digits
+from bnopt.nets.models import build_model
+from bnopt.training.problems import dln_problem
+from bnopt.measure.surface import (SurfaceEvaluator, barrier, directions, evaluation_set, filter_normalize, grid_axis,
                            interpolation_line, rise, row_blocks, surface_block, surface_rows, weight_positions)
-from bnopt.train import build_run, run_training, train_step
+from bnopt.training.train import build_run, run_training, train_step
 
 SETTINGS = dict(grid=5, radius=1.0, samples=64, rows_per_job=2, interpolation=[-0.5, 1.5], interpolation_points=5)
 

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 import torch
 
-from bnopt.data import prepare_digits
-from bnopt.problems import BatchSampler, make_dln_data
-from bnopt.train import CHECKPOINT_NAME, checkpoint_steps, load_checkpoint, run_training
+from bnopt.training.data import prepare_digits
+from bnopt.training.problems import BatchSampler, make_dln_data
+from bnopt.training.train import CHECKPOINT_NAME, checkpoint_steps, load_checkpoint, run_training
 
 VGG_SPEC = dict(net="vgg", variant="noisy_batchnorm", lr=0.1, seed=0, steps=12, batch_size=32, eval_every=5,
                 checkpoint_every=4, model=dict(arch="vgg11", width=0.0625), dataset="digits")
@@ -92,7 +92,7 @@ def test_sigkill_then_restart_resumes_and_matches_an_unbroken_run(digits, tmp_pa
            "--state", str(state), "--device", "cpu", "--threads", "1"]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    from bnopt.train import run_name, spec_key
+    from bnopt.training.train import run_name, spec_key
     run_state = state / run_name(spec) / spec_key(spec)
     _wait_for(lambda: len(checkpoint_steps(run_state)) >= 3, 120, "three checkpoints")
     proc.send_signal(signal.SIGKILL)
@@ -136,7 +136,7 @@ def test_checkpoints_load_with_weights_only(digits, tmp_path):
 
 
 def test_full_batch_is_the_training_set_itself_in_order():
-    from bnopt.problems import dln_problem
+    from bnopt.training.problems import dln_problem
 
     problem = dln_problem(0, 50, torch.device("cpu"), n_train=50, n_test=10, dim=3)
     x, y = problem.batch(7)
@@ -167,7 +167,7 @@ def restore_numerics():
 def test_cuda_runs_switch_on_deterministic_kernels(restore_numerics, monkeypatch):
     """The switches that make a CUDA replay equal its run bit for bit (set without
     touching a GPU: they are flags, read when CUDA starts its kernels)."""
-    from bnopt.train import CUBLAS_WORKSPACE, use_exact_numerics
+    from bnopt.training.train import CUBLAS_WORKSPACE, use_exact_numerics
 
     monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
     torch.use_deterministic_algorithms(False)
@@ -182,7 +182,7 @@ def test_cuda_runs_switch_on_deterministic_kernels(restore_numerics, monkeypatch
 def test_cpu_runs_keep_pytorchs_default_kernels(restore_numerics, monkeypatch):
     """On the CPU bnopt's operations are deterministic already; the global switch would
     make every allocation fill its memory, which the dispatch-bound DLN pays for."""
-    from bnopt.train import use_exact_numerics
+    from bnopt.training.train import use_exact_numerics
 
     monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
     torch.use_deterministic_algorithms(False)

@@ -97,7 +97,7 @@ def test_smoke_dag_aggregates_tidy_tables_and_checks_the_claims(smoke_run):
     # The DLN sweep (2.5e-5, 1e-4, 4e-4) measures claim 6.
     claim_6 = claims[(claims["claim"] == 6) & (claims["net"] == "dln")].iloc[0]
     assert claim_6["n"] == 1 and "grid: 3 shared lrs" in claim_6["numbers"]
-    from bnopt.claims import VERDICTS
+    from bnopt.analysis.claims import VERDICTS
 
     assert set(claims["verdict"]) <= set(VERDICTS)
     assert (claims["n"] <= claims["seeds"].fillna("").astype(str).str.count(",") + 1).all()
@@ -124,7 +124,7 @@ def test_smoke_dag_measures_the_loss_surfaces(smoke_run):
 
 
 def test_figures_render_from_the_smoke_tables(smoke_run, tmp_path):
-    from bnopt import figures
+    from bnopt.analysis import figures
 
     workdir, _ = smoke_run
     t = {n: pd.read_parquet(workdir / "results" / "tables" / f"{n}.parquet")

@@ -50,7 +50,7 @@ def resolve(config_path: str, out: str) -> None:
 def random_cifar(path: Path, n_train: int, n_test: int) -> None:
     import torch
 
-    from bnopt.data import save_image_dataset
+    from bnopt.training.data import save_image_dataset
 
     g = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (n_train + n_test, 3, 32, 32), dtype=torch.uint8, generator=g)
@@ -66,8 +66,8 @@ def time_jobs(resolved: str, device: str, steps: int, n_train: int, n_test: int,
     import pandas as pd
     import torch
 
-    from bnopt.replay import probe_segment
-    from bnopt.train import build_problem, build_run, resolve_device, run_training
+    from bnopt.measure.replay import probe_segment
+    from bnopt.training.train import build_problem, build_run, resolve_device, run_training
 
     plan = json.loads(Path(resolved).read_text())
     probes, full = plan["probes"], next(iter(plan["specs"].values()))

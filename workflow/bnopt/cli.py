@@ -16,7 +16,7 @@ from pathlib import Path
 
 
 def _train(args) -> int:
-    from .train import run_training
+    from .training.train import run_training
 
     spec = json.loads(Path(args.spec).read_text())
     out_dir = Path(args.out)
@@ -30,7 +30,7 @@ def _train(args) -> int:
 
 
 def _bench(args) -> int:
-    from .bench import main as bench_main
+    from .tools.bench import main as bench_main
 
     return bench_main(args)
 
@@ -49,19 +49,19 @@ def main(argv: list[str] | None = None) -> int:
 
     bench = sub.add_parser("bench-train", help="VGG: images/s of the bare step, bnopt's loop and a DataLoader loop; "
                                                "--net dln: ms per step of every variant, eager vs bnopt, and the floor")
-    from .bench import add_arguments
+    from .tools.bench import add_arguments
 
     add_arguments(bench)
     bench.set_defaults(func=_bench)
     costs = sub.add_parser("bench-probes", help="probe jobs' cost relative to training, and passes and seconds per "
                                                 "probe point, from a finished workflow")
-    from .costs import add_arguments as add_cost_arguments, main as costs_main
+    from .tools.costs import add_arguments as add_cost_arguments, main as costs_main
 
     add_cost_arguments(costs)
     costs.set_defaults(func=costs_main)
     surface = sub.add_parser("bench-surface", help="loss-surface grid points per second, per variant, and the cost "
                                                    "of a grid at that rate")
-    from .benchsurface import add_arguments as add_surface_arguments, main as surface_main
+    from .tools.benchsurface import add_arguments as add_surface_arguments, main as surface_main
 
     add_surface_arguments(surface)
     surface.set_defaults(func=surface_main)

@@ -141,14 +141,20 @@ def train_spec(config: dict, run: Run, code: str | None = None) -> dict:
     return canonical(spec)
 
 
+def module_source(name: str) -> Path:
+    """The source file of the bnopt module `name`, dotted from the package
+    ("training.train"; a subpackage such as "norms" is its ``__init__.py``)."""
+    path = Path(__file__).parent.joinpath(*name.split("."))
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+
+
 def code_fingerprint(*modules: str) -> str:
     """A hash of the source of the named bnopt modules: put it in a rule's params so
     that editing the code a result depends on reruns the jobs that made it."""
-    package = Path(__file__).parent
     digest = hashlib.sha256()
     for name in sorted(set(modules)):
         digest.update(name.encode())
-        digest.update((package / f"{name}.py").read_bytes())
+        digest.update(module_source(name).read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -228,7 +234,7 @@ def _check_surface(net: str, section: dict) -> None:
 def _depth(net: str, section: dict) -> int:
     """How many layers carry a normalization (the layers activations can be read at)."""
     if net == "vgg":
-        from .models import VGG_LAYOUTS
+        from .nets.models import VGG_LAYOUTS
 
         return sum(1 for item in VGG_LAYOUTS[section["model"]["arch"]] if item != "M")
     return section["model"]["normalized_layers"] if section["model"]["normalized_layers"] else section["model"]["depth"]

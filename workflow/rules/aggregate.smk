@@ -20,7 +20,7 @@ rule aggregate:
     output:
         **{table: f"results/tables/{table}.parquet" for table in AGGREGATE_TABLES},
     params:
-        code=bnruns.code_fingerprint("tables"),
+        code=bnruns.code_fingerprint("analysis.tables"),
     log:
         "logs/aggregate/aggregate.log",
     benchmark:
@@ -45,7 +45,7 @@ rule claims:
             category="Claims",
         ),
     params:
-        code=bnruns.code_fingerprint("claims", "sensitivity"),
+        code=bnruns.code_fingerprint("analysis.claims", "analysis.sensitivity"),
     log:
         "logs/aggregate/claims.log",
     conda:
@@ -68,7 +68,7 @@ rule scorecard:
     params:
         # Whether this config's setting is the paper's: those keys of the nets section only.
         config=json.dumps(bnruns.canonical(setting_inputs(config))),
-        code=bnruns.code_fingerprint("scorecard", "claims"),
+        code=bnruns.code_fingerprint("analysis.scorecard", "analysis.claims"),
     log:
         "logs/aggregate/scorecard.log",
     conda:

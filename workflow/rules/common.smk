@@ -13,7 +13,7 @@ sys.path.insert(0, str(WORKFLOW_DIR))
 
 from bnopt import runs as bnruns
 from bnopt.norms import VARIANT_MODULES, VARIANTS
-from bnopt.scorecard import setting_inputs
+from bnopt.analysis.scorecard import setting_inputs
 
 
 # A bad config fails here, at parse time, before any job starts, naming the key.
@@ -65,7 +65,7 @@ def prepare_data_input(wildcards):
 # A fingerprint of the code a run depends on, per variant: editing a shared module
 # retrains every run, editing a variant's own layer (bnopt.norms.VARIANT_MODULES:
 # the noise, LpNorm) only that variant's runs. Figure and probe code are not here.
-TRAIN_MODULES = ("seeding", "data", "problems", "norms", "models", "train")
+TRAIN_MODULES = ("seeding", "training.data", "training.problems", "norms", "nets.models", "training.train")
 TRAIN_CODE = {
     variant: bnruns.code_fingerprint(*TRAIN_MODULES, *VARIANT_MODULES[variant])
     for variant in VARIANTS
@@ -85,9 +85,9 @@ def all_training_outputs():
 
 # ---------------------------------------------------------------- probes
 
-from bnopt.replay import TABLES as PROBE_TABLES, segment_steps
+from bnopt.measure.replay import TABLES as PROBE_TABLES, segment_steps
 
-PROBE_CODE = bnruns.code_fingerprint("probes", "replay")
+PROBE_CODE = bnruns.code_fingerprint("measure.probes", "measure.replay")
 
 
 def segments(net):
@@ -135,11 +135,11 @@ def aggregate_inputs(wildcards):
 
 # ---------------------------------------------------------------- surfaces
 
-from bnopt.surface import row_blocks
+from bnopt.measure.surface import row_blocks
 
 # The training code a surface evaluates is in its spec (TRAIN_CODE); this is the
 # surface's own.
-SURFACE_CODE = bnruns.code_fingerprint("surface")
+SURFACE_CODE = bnruns.code_fingerprint("measure.surface")
 # The settings each job's result depends on (the selection of runs and steps only
 # adds or removes jobs).
 SURFACE_GRID_KEYS = ("grid", "radius", "samples", "rows_per_job")

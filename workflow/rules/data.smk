@@ -33,7 +33,7 @@ rule prepare_data:
         f"{DATA_ROOT}/data/{{dataset}}.pt",
     params:
         settings=lambda wildcards: bnruns.canonical(config["data"][wildcards.dataset]),
-        code=bnruns.code_fingerprint("data"),
+        code=bnruns.code_fingerprint("training.data"),
     log:
         "logs/data/prepare_{dataset}.log",
     benchmark:

@@ -65,7 +65,7 @@ rule surfaces:
         surface="results/tables/surface.parquet",
         interpolation="results/tables/interpolation.parquet",
     params:
-        code=bnruns.code_fingerprint("tables"),
+        code=bnruns.code_fingerprint("analysis.tables"),
     log:
         "logs/aggregate/surfaces.log",
     conda:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (snakemake injects it)
 
-from bnopt.tables import concat, runs_table  # noqa: E402
+from bnopt.analysis.tables import concat, runs_table  # noqa: E402
 
 sm = snakemake  # noqa: F821
 with open(sm.log[0], "w") as log:

@@ -7,7 +7,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (snakemake injects it)
 
-from bnopt.claims import check_claims  # noqa: E402
+from bnopt.analysis.claims import check_claims  # noqa: E402
 
 sm = snakemake  # noqa: F821
 tables = {name: pd.read_parquet(path) for name, path in sm.input.items()}

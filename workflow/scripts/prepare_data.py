@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (snakemake injects it)
 
-from bnopt.data import prepare_cifar10, prepare_digits  # noqa: E402
+from bnopt.training.data import prepare_cifar10, prepare_digits  # noqa: E402
 
 sm = snakemake  # noqa: F821
 dataset, settings = sm.wildcards.dataset, sm.params.settings

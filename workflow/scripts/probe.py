@@ -6,7 +6,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (snakemake injects it)
 
-from bnopt.replay import probe_segment, write_tables  # noqa: E402
+from bnopt.measure.replay import probe_segment, write_tables  # noqa: E402
 
 sm = snakemake  # noqa: F821
 start, end = sm.params.segment

@@ -8,7 +8,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (snakemake injects it)
 
-from bnopt.scorecard import TABLES, load_paper_numbers, scorecard  # noqa: E402
+from bnopt.analysis.scorecard import TABLES, load_paper_numbers, scorecard  # noqa: E402
 
 sm = snakemake  # noqa: F821
 tables = {name: pd.read_parquet(getattr(sm.input, name)) for name in TABLES}

@@ -6,8 +6,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (snakemake injects it)
 
-from bnopt.replay import with_run_columns  # noqa: E402
-from bnopt.surface import interpolation_line, surface_block  # noqa: E402
+from bnopt.measure.replay import with_run_columns  # noqa: E402
+from bnopt.measure.surface import interpolation_line, surface_block  # noqa: E402
 
 sm = snakemake  # noqa: F821
 step = int(sm.wildcards.step)

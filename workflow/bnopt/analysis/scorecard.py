@@ -23,7 +23,7 @@ import pandas as pd
 
 from .claims import _runs, final_value
 
-PAPER_NUMBERS = Path(__file__).resolve().parents[1] / "resources" / "paper_numbers.csv"
+PAPER_NUMBERS = Path(__file__).resolve().parents[2] / "resources" / "paper_numbers.csv"
 # The paper's settings, per net: what a config must match for its values to compare.
 PAPER_SETTING = {
     "vgg": {"dataset": "cifar10", "model.arch": "vgg16", "model.width": 1.0, "steps": 15000, "batch_size": 128},

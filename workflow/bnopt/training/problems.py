@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
+from ..seeding import generator
 from .data import load_image_dataset
-from .seeding import generator
 
 
 def make_dln_data(seed: int, n_train: int = 1000, n_test: int = 1000, dim: int = 10) -> dict:

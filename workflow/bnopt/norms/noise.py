@@ -8,7 +8,7 @@ import weakref
 import torch
 from torch import nn
 
-from .seeding import generator
+from ..seeding import generator
 
 # Algorithm 1 of the paper: per step, layer and channel j, mu_j ~ U(-0.5, 0.5) and
 # sigma_j ~ U(1, 1.25); per sample (and position) m ~ U(mu_j +- 0.1), s ~ N(sigma_j, 0.1).

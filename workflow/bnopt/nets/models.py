@@ -11,8 +11,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .norms import has_learnable_shift, make_norm
-from .seeding import generator
+from ..norms import has_learnable_shift, make_norm
+from ..seeding import generator
 
 # Channels per conv layer; "M" is a 2x2 max-pool after the preceding conv.
 VGG_LAYOUTS = {

@@ -19,11 +19,11 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from ..seeding import generator
+from ..training.train import (CHECKPOINT_NAME, build_problem, build_run, checkpoint_steps, device_name, load_checkpoint,
+                    resolve_device, run_columns, run_name, train_step, use_exact_numerics)
 from .probes import (ActivationRecorder, StepEvaluator, eta_grid, internal_covariate_shift, landscape,
                      layer_param_indices, norm, top_hessian_eigenvalue, unit_moments, unit_values, weight_indices)
-from .seeding import generator
-from .train import (CHECKPOINT_NAME, build_problem, build_run, checkpoint_steps, device_name, load_checkpoint,
-                    resolve_device, run_columns, run_name, train_step, use_exact_numerics)
 
 TABLES = ("landscape", "landscape_steps", "ics", "activations", "moments", "curvature")
 

@@ -32,10 +32,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .norms import set_noise_step
-from .problems import Problem
-from .seeding import generator
-from .train import (CHECKPOINT_NAME, build_problem, build_run, checkpoint_steps, load_checkpoint, resolve_device,
+from ..norms import set_noise_step
+from ..seeding import generator
+from ..training.problems import Problem
+from ..training.train import (CHECKPOINT_NAME, build_problem, build_run, checkpoint_steps, load_checkpoint, resolve_device,
                     run_name, use_exact_numerics)
 
 Tensors = list[torch.Tensor]

@@ -24,14 +24,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..nets.models import init_glorot
+from ..norms import LP_ORDERS, VARIANTS
+from ..norms.channels import channel_view, reduce_dims
+from ..norms.lp import LpNorm, lp_statistic
+from ..seeding import generator
+from ..training.problems import dln_problem
+from ..training.train import build_run, device_name, train
 from .bench import interleaved
-from .channels import channel_view, reduce_dims
-from .lpnorm import LpNorm, lp_statistic
-from .models import init_glorot
-from .norms import LP_ORDERS, VARIANTS
-from .problems import dln_problem
-from .seeding import generator
-from .train import build_run, device_name, train
 
 DEPTH, WIDTH, SAMPLES = 25, 10, 1000
 

@@ -30,9 +30,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from . import __version__
-from .models import build_model
-from .norms import set_noise_step
+from .. import __version__
+from ..nets.models import build_model
+from ..norms import set_noise_step
 from .problems import Problem, dln_problem, image_problem
 
 CHECKPOINT_FORMAT = 1

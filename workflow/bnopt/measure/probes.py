@@ -20,9 +20,9 @@ import torch
 from scipy.linalg import eigvalsh_tridiagonal
 from torch import nn
 
-from .norms import set_noise_step
-from .problems import Problem
-from .seeding import generator
+from ..norms import set_noise_step
+from ..seeding import generator
+from ..training.problems import Problem
 
 Tensors = list[torch.Tensor]
 

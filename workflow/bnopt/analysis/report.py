@@ -18,8 +18,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from ..measure import surface as surfaces
 from . import claims, figures, sensitivity
-from . import surface as surfaces
 
 TABLES = ("runs", "training", "evals", "landscape", "landscape_steps", "ics", "activations", "moments",
           "curvature", "surface", "interpolation")

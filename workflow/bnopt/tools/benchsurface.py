@@ -13,10 +13,10 @@ import time
 
 import torch
 
-from .models import build_model
-from .problems import BatchSampler, Problem
-from .surface import SurfaceEvaluator, directions
-from .train import resolve_device, use_exact_numerics
+from ..measure.surface import SurfaceEvaluator, directions
+from ..nets.models import build_model
+from ..training.problems import BatchSampler, Problem
+from ..training.train import resolve_device, use_exact_numerics
 
 
 def add_arguments(parser) -> None:

@@ -27,9 +27,9 @@ from torch.utils.data import DataLoader
 from torchvision import transforms
 from torchvision.datasets import VisionDataset
 
-from .data import save_image_dataset
-from .problems import image_problem
-from .train import build_run, resolve_device, train, use_exact_numerics
+from ..training.data import save_image_dataset
+from ..training.problems import image_problem
+from ..training.train import build_run, resolve_device, train, use_exact_numerics
 
 
 def add_arguments(parser) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from .lpnorm import LpNorm
+from .lp import LpNorm
 from .noise import NoisyNorm, draw_noise, set_noise_step
 
 __all__ = ["VARIANTS", "LP_ORDERS", "VARIANT_MODULES", "LpNorm", "NoisyNorm", "draw_noise", "has_learnable_shift",
@@ -27,9 +27,9 @@ LP_ORDERS = {"l1": 1.0, "l2": 2.0, "linf": float("inf")}
 VARIANT_MODULES = {
     "standard": (),
     "batchnorm": (),
-    "noisy_batchnorm": ("noise",),
-    "noisy_standard": ("noise",),
-    **{variant: ("lpnorm", "channels") for variant in LP_ORDERS},
+    "noisy_batchnorm": ("norms.noise",),
+    "noisy_standard": ("norms.noise",),
+    **{variant: ("norms.lp", "norms.channels") for variant in LP_ORDERS},
 }
 
 

@@ -1,0 +1,1 @@
+"""The networks: the paper's VGG and deep linear network (:mod:`.models`)."""
