@@ -40,7 +40,7 @@ def test_paper_config_is_the_paper():
     config = validated(load("config/config.yaml"))
     vgg, dln = config["nets"]["vgg"], config["nets"]["dln"]
     assert (vgg["dataset"], vgg["model"], vgg["steps"], vgg["batch_size"]) == \
-        ("cifar10", {"arch": "vgg16", "width": 1.0}, 15000, 128)
+        ("cifar10", {"arch": "vgg16", "width": 1.0, "groups": 32}, 15000, 128)
     assert (dln["steps"], dln["batch_size"], dln["model"]["depth"]) == (10000, 1000, 25)
     runs = probed_runs(config)  # the paper's runs; the learning-rate sweeps are not probed
     every = {"standard", "batchnorm", "noisy_batchnorm", "noisy_standard", "l1", "l2", "linf"}
@@ -69,9 +69,10 @@ def test_defaults_fill_in_the_paper_choices():
     config = validated({"nets": {"vgg": {"runs": [{"variants": ["batchnorm"], "lrs": [0.1]}]},
                                  "dln": {"runs": [{"variants": ["l2"], "lrs": [1e-6]}]}}})
     vgg, dln = config["nets"]["vgg"], config["nets"]["dln"]
-    assert vgg["steps"] == 15000 and vgg["batch_size"] == 128 and vgg["model"] == {"arch": "vgg16", "width": 1.0}
+    assert vgg["steps"] == 15000 and vgg["batch_size"] == 128
+    assert vgg["model"] == {"arch": "vgg16", "width": 1.0, "groups": 32}
     assert vgg["runs"][0]["seeds"] == [0] and vgg["dataset"] == "cifar10"
-    assert dln["model"] == {"depth": 25, "width": 10, "normalized_layers": 24} and dln["batch_size"] == 1000
+    assert dln["model"] == {"depth": 25, "width": 10, "normalized_layers": 24, "groups": 2} and dln["batch_size"] == 1000
     assert config["data"]["cifar10"]["md5"] == "c58f30108f718f92721af3b95e74349a"
     assert config["device"] == "auto" and config["state_dir"] == "results/.resume"
 
@@ -86,6 +87,17 @@ def test_runs_are_a_union_of_products_without_duplicates():
     assert find_run(config, "vgg", "batchnorm", "0.5", "1") == Run("vgg", "batchnorm", 0.5, 1)
     with pytest.raises(ValueError, match="not in the config's nets.vgg.runs"):
         find_run(config, "vgg", "l2", "0.1", "0")
+
+
+def test_only_groupnorm_runs_depend_on_the_groups():
+    from bnopt.runs import train_spec
+
+    config = validated({"nets": {"dln": {"runs": [{"variants": ["groupnorm", "layernorm"], "lrs": [1e-6]}]}}})
+    group, layer = (train_spec(config, Run("dln", v, 1e-6, 0)) for v in ("groupnorm", "layernorm"))
+    assert group["model"]["groups"] == 2 and "groups" not in layer["model"]
+    config["nets"]["dln"]["model"]["groups"] = 5
+    assert train_spec(config, Run("dln", "groupnorm", 1e-6, 0)) != group
+    assert train_spec(config, Run("dln", "layernorm", 1e-6, 0)) == layer
 
 
 def test_specs_do_not_depend_on_key_order():
@@ -105,8 +117,8 @@ def test_lr_tokens_round_trip(lr):
 
 
 BAD = [
-    ("unknown variant", lambda c: c["nets"]["vgg"]["runs"][0]["variants"].append("groupnorm"),
-     "groupnorm"),
+    ("unknown variant", lambda c: c["nets"]["vgg"]["runs"][0]["variants"].append("instancenorm"),
+     "instancenorm"),
     ("negative lr", lambda c: c["nets"]["vgg"]["runs"][0]["lrs"].append(-0.1), "-0.1"),
     ("wrong type", lambda c: c["nets"]["vgg"].update(steps="many"), "many"),
     ("missing key", lambda c: c["nets"]["vgg"]["runs"][0].pop("lrs"), "lrs"),
@@ -124,6 +136,8 @@ BAD = [
      "write 1.0e-6"),
     ("grid of one point", lambda c: c["nets"]["dln"]["runs"][0].update(lrs={"geometric": [1e-7, 1e-5], "points": 1}),
      "points"),
+    ("no groups", lambda c: c["nets"]["dln"].setdefault("model", {}).update(groups=0), "groups"),
+    ("groups as a fraction", lambda c: c["nets"]["vgg"]["model"].update(groups=2.5), "2.5"),
     ("grid finer than 3 digits", lambda c: c["nets"]["dln"]["runs"][0].update(
         lrs={"geometric": [1.0e-6, 1.001e-6], "points": 5}), "repeats a value"),
 ]
@@ -140,13 +154,13 @@ def test_bad_values_fail_naming_the_key(what, mutate, named):
 
 def test_bad_config_stops_snakemake_before_any_job(tmp_path, snakemake_bin):
     config = load("tests/configs/smoke.yaml")
-    config["nets"]["vgg"]["runs"][0]["variants"].append("groupnorm")
+    config["nets"]["vgg"]["runs"][0]["variants"].append("instancenorm")
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(config))
     done = subprocess.run([snakemake_bin, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "--cores", "1",
                            "--configfile", str(tmp_path / "bad.yaml")], capture_output=True, text=True, timeout=120)
     assert done.returncode != 0
     output = done.stdout + done.stderr
-    assert "groupnorm" in output and "variants" in output
+    assert "instancenorm" in output and "variants" in output
     assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()
 
 

@@ -8,6 +8,7 @@ from torch import nn
 
 from bnopt.nets.models import VGG, VGG_LAYOUTS, DeepLinearNet, build_model
 from bnopt.norms import LpNorm, NoisyNorm, VARIANTS, set_noise_step
+from bnopt.norms.weight import is_weight_normalized
 
 
 @pytest.mark.parametrize("arch, convs", [("vgg11", 8), ("vgg13", 10), ("vgg16", 13), ("vgg19", 16)])
@@ -34,11 +35,15 @@ def test_vgg16_full_width_matches_the_paper_layout():
 def test_conv_bias_only_where_no_shift_follows(variant):
     model = build_model("vgg", variant, 0, {"arch": "vgg11", "width": 0.125})
     has_bias = {layer.bias is not None for layer in model.weight_layers()[:-1]}
-    assert has_bias == {variant in ("standard", "noisy_standard")}
+    assert has_bias == {variant in ("standard", "noisy_standard", "weightnorm")}
     kinds = {type(block.norm) for block in model.blocks}
     expected = {"standard": nn.Identity, "batchnorm": nn.BatchNorm2d, "noisy_batchnorm": NoisyNorm,
-                "noisy_standard": NoisyNorm, "l1": LpNorm, "l2": LpNorm, "linf": LpNorm}[variant]
+                "noisy_standard": NoisyNorm, "l1": LpNorm, "l2": LpNorm, "linf": LpNorm, "layernorm": nn.GroupNorm,
+                "groupnorm": nn.GroupNorm, "weightnorm": nn.Identity}[variant]
     assert kinds == {expected}
+    # weightnorm reparametrizes every conv weight (not the classifier's, which no variant normalizes)
+    assert [is_weight_normalized(layer) for layer in model.weight_layers()] == \
+        [variant == "weightnorm"] * len(model.blocks) + [False]
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -47,7 +52,7 @@ def test_dln_has_25_bias_free_layers_normalized_after_the_first_24(variant):
     assert isinstance(model, DeepLinearNet) and len(model.blocks) == 25
     assert all(isinstance(l, nn.Linear) and l.bias is None and l.weight.shape == (10, 10)
                for l in model.weight_layers())
-    normalized = [not isinstance(b.norm, nn.Identity) for b in model.blocks]
+    normalized = [not isinstance(b.norm, nn.Identity) or is_weight_normalized(b.linear) for b in model.blocks]
     assert normalized == [variant != "standard"] * 24 + [False]
     set_noise_step(model, 0)
     assert model(torch.randn(7, 10)).shape == (7, 10)

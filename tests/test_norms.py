@@ -5,9 +5,12 @@ import math
 import pytest
 import torch
 from torch import nn
+from torch.nn import functional as F
 
-from bnopt.norms import (LpNorm, NoisyNorm, draw_noise, has_learnable_shift, make_norm, set_noise_step,
-                         VARIANTS)
+from bnopt.nets.models import build_model
+from bnopt.norms import (LpNorm, NoisyNorm, draw_noise, group_count, has_learnable_shift, make_linear, make_norm,
+                         set_noise_step, weight_parameter, VARIANTS)
+from bnopt.norms.weight import is_weight_normalized
 
 
 def _conv_input(seed=0, shape=(16, 4, 5, 5)):
@@ -64,10 +67,11 @@ def test_linf_uses_the_uncentred_maximum():
 
 
 def test_learnable_shift_and_identity():
-    assert [v for v in VARIANTS if has_learnable_shift(v)] == ["batchnorm", "noisy_batchnorm", "l1", "l2", "linf"]
+    assert [v for v in VARIANTS if has_learnable_shift(v)] == ["batchnorm", "noisy_batchnorm", "l1", "l2", "linf",
+                                                                "layernorm", "groupnorm"]
     assert isinstance(make_norm("standard", 3, True, 1, 0), nn.Identity)
-    with pytest.raises(ValueError, match="unknown normalization variant 'groupnorm'"):
-        make_norm("groupnorm", 3, True, 1, 0)
+    with pytest.raises(ValueError, match="unknown normalization variant 'instancenorm'"):
+        make_norm("instancenorm", 3, True, 1, 0)
 
 
 # ---------------------------------------------------------------- Algorithm 1
@@ -213,7 +217,6 @@ def test_lp_layer_needs_no_input_gradient_when_none_is_asked():
 def test_set_noise_step_reaches_every_noisy_layer_of_a_model_and_of_its_copy():
     import copy
 
-    from bnopt.nets.models import build_model
 
     model = build_model("dln", "noisy_batchnorm", 0, {"depth": 4, "width": 3, "normalized_layers": 3})
     set_noise_step(model, 5)
@@ -242,3 +245,107 @@ def test_fast_lp_layer_hessian_vector_products_equal_the_eager_layers(p):
     eager = gradient_and_hvp(lambda *t: lp_norm_reference(*t, p, 1e-5))
     for a, b in zip([*fast[0], *fast[1]], [*eager[0], *eager[1]]):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+# ---------------------------------------------------------------- layernorm, groupnorm, weightnorm
+
+
+def _values_and_grads(fn, x, *params):
+    """fn's output on x and the gradients of a fixed random projection of it w.r.t. x and params."""
+    x = x.clone().requires_grad_(True)
+    out = fn(x)
+    projection = torch.randn(out.shape, generator=torch.Generator().manual_seed(1), dtype=out.dtype)
+    grads = torch.autograd.grad((out * projection).sum(), [x, *params])
+    return out.detach(), grads
+
+
+def _with_random_affine(layer: nn.Module) -> nn.Module:
+    with torch.no_grad():
+        layer.weight.copy_(torch.rand(layer.weight.shape, dtype=layer.weight.dtype) + 0.5)
+        layer.bias.copy_(torch.randn(layer.bias.shape, dtype=layer.bias.dtype))
+    return layer
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+@pytest.mark.parametrize("spatial", [True, False])
+def test_layernorm_matches_torch_functional(spatial, mode):
+    torch.manual_seed(0)
+    x = torch.randn(6, 8, 5, 5, dtype=torch.float64) * 3 + 1 if spatial else torch.randn(6, 8, dtype=torch.float64) * 3 + 1
+    layer = _with_random_affine(make_norm("layernorm", 8, spatial, 1, 0).double())
+    getattr(layer, mode)()
+    mine = _values_and_grads(layer, x, layer.weight, layer.bias)
+    if spatial:  # per sample over (C, H, W), a scale and shift per channel
+        ref = _values_and_grads(lambda v: F.group_norm(v, 1, layer.weight, layer.bias, 1e-5), x, layer.weight, layer.bias)
+    else:
+        ref = _values_and_grads(lambda v: F.layer_norm(v, (8,), layer.weight, layer.bias, 1e-5), x, layer.weight,
+                                layer.bias)
+    torch.testing.assert_close(mine[0], ref[0])
+    for a, b in zip(mine[1], ref[1]):
+        torch.testing.assert_close(a, b)
+    # and each sample on its own has mean 0 and variance 1 before the affine map
+    plain = F.group_norm(x, 1, None, None, 1e-5)
+    torch.testing.assert_close(plain.flatten(1).mean(1), torch.zeros(6, dtype=torch.float64), atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+@pytest.mark.parametrize("channels, groups, expected", [(64, 32, 32), (8, 32, 8), (10, 2, 2), (12, 5, 4), (9, 2, 1),
+                                                         (7, 32, 7), (15, 4, 3)])
+def test_groupnorm_matches_torch_functional_with_capped_groups(channels, groups, expected, mode):
+    assert group_count(channels, groups) == expected
+    torch.manual_seed(0)
+    x = torch.randn(4, channels, 3, 3, dtype=torch.float64) * 2 - 1
+    layer = _with_random_affine(make_norm("groupnorm", channels, True, 1, 0, groups=groups).double())
+    getattr(layer, mode)()
+    assert layer.num_groups == expected
+    mine = _values_and_grads(layer, x, layer.weight, layer.bias)
+    ref = _values_and_grads(lambda v: F.group_norm(v, expected, layer.weight, layer.bias, 1e-5), x, layer.weight,
+                            layer.bias)
+    for a, b in zip([mine[0], *mine[1]], [ref[0], *ref[1]]):
+        torch.testing.assert_close(a, b)
+    # hand check: each group of channels of each sample is standardized on its own
+    grouped = x.view(4, expected, -1)
+    by_hand = ((grouped - grouped.mean(2, keepdim=True)) / torch.sqrt(grouped.var(2, unbiased=False, keepdim=True)
+                                                                       + 1e-5)).view_as(x)
+    torch.testing.assert_close(F.group_norm(x, expected, None, None, 1e-5), by_hand)
+
+
+def test_group_count_needs_a_group():
+    with pytest.raises(ValueError, match="groups must be at least 1"):
+        group_count(8, 0)
+    with pytest.raises(ValueError, match="groupnorm needs a number of groups"):
+        make_norm("groupnorm", 8, True, 1, 0)
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+@pytest.mark.parametrize("spatial", [True, False])
+def test_weightnorm_matches_the_closed_form(spatial, mode):
+    """W = g v / ||v|| per output unit: values and gradients (w.r.t. x, g, v) against
+    the functional form written out, in train and eval mode (they are the same)."""
+    torch.manual_seed(0)
+    linear = nn.Conv2d(3, 4, 3, padding=1) if spatial else nn.Linear(5, 4)
+    layer = make_linear("weightnorm", linear.double())
+    assert is_weight_normalized(layer) and weight_parameter(layer) is layer.parametrizations.weight.original1
+    g, v = layer.parametrizations.weight.original0, layer.parametrizations.weight.original1
+    with torch.no_grad():
+        g.mul_(torch.rand(g.shape, dtype=g.dtype) + 0.5)  # g no longer ||v||
+    getattr(layer, mode)()
+    x = torch.randn(2, 3, 6, 6, dtype=torch.float64) if spatial else torch.randn(7, 5, dtype=torch.float64)
+
+    def closed_form(inp):
+        w = g * v / v.flatten(1).norm(dim=1).view(-1, *[1] * (v.dim() - 1))
+        return F.conv2d(inp, w, layer.bias, padding=1) if spatial else F.linear(inp, w, layer.bias)
+
+    mine = _values_and_grads(layer, x, g, v, layer.bias)
+    ref = _values_and_grads(closed_form, x, g, v, layer.bias)
+    for a, b in zip([mine[0], *mine[1]], [ref[0], *ref[1]]):
+        torch.testing.assert_close(a, b)
+    # the gradient w.r.t. v is orthogonal to v (the loss does not depend on ||v||)
+    gv = mine[1][2]
+    torch.testing.assert_close((gv * v).flatten(1).sum(1), torch.zeros(4, dtype=torch.float64), atol=1e-10, rtol=0)
+
+
+def test_weightnorm_starts_from_the_standard_networks_weights():
+    for net, cfg in (("vgg", {"arch": "vgg11", "width": 0.125}), ("dln", {})):
+        plain, normalized = (build_model(net, v, 3, cfg) for v in ("standard", "weightnorm"))
+        for a, b in zip(plain.weight_layers(), normalized.weight_layers()):
+            torch.testing.assert_close(a.weight, b.weight)

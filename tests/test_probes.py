@@ -274,7 +274,7 @@ def _assert_same(a, b):
     assert torch.equal(a[3], b[3]) and np.array_equal(a[4], b[4]) and a[5] == b[5]
 
 
-@pytest.mark.parametrize("variant", ["batchnorm", "noisy_batchnorm", "l2"])
+@pytest.mark.parametrize("variant", ["batchnorm", "noisy_batchnorm", "l2", "groupnorm", "weightnorm"])
 def test_a_measurement_leaves_no_trace(variant):
     spec = dict(net="dln", variant=variant, lr=1e-4, seed=0, steps=10, batch_size=64, eval_every=5,
                 checkpoint_every=5, model=dict(depth=5, width=4, normalized_layers=4))
@@ -294,7 +294,7 @@ def test_a_measurement_leaves_no_trace(variant):
     assert rows["ics"] and rows["moments"] and rows["landscape_steps"]
 
 
-@pytest.mark.parametrize("variant", ["standard", "noisy_batchnorm", "linf"])
+@pytest.mark.parametrize("variant", ["standard", "noisy_batchnorm", "linf", "layernorm", "weightnorm"])
 def test_training_with_and_without_probes_is_identical(variant, tmp_path):
     """Replay with a measurement at every step: the trajectory (every loss, and the final
     parameters and running statistics) equals the run's."""
@@ -322,6 +322,19 @@ def test_training_with_and_without_probes_is_identical(variant, tmp_path):
     ckpt3 = load_checkpoint(out["checkpoints"] / CHECKPOINT_NAME.format(step=3))
     for key, value in model.state_dict().items():
         assert torch.equal(value, ckpt3["model"][key]), key
+
+
+def test_weight_normalized_layers_measure_ics_on_their_direction():
+    """Under weight normalization "the layer's weight" is v: ICS's G is its gradient,
+    and g moves with its layer (like BN's gamma)."""
+    model = build_model("dln", "weightnorm", 0, {"depth": 4, "width": 3, "normalized_layers": 3})
+    params = list(model.parameters())
+    weights, groups = weight_indices(model), layer_param_indices(model)
+    for i, block in enumerate(model.blocks[:3]):
+        wn = block.linear.parametrizations.weight
+        assert params[weights[i]] is wn.original1
+        assert {id(params[j]) for j in groups[i]} == {id(wn.original0), id(wn.original1)}
+    assert params[weights[3]] is model.blocks[3].linear.weight
 
 
 def test_a_replay_that_differs_fails_naming_run_step_and_values(tmp_path):

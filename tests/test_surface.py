@@ -24,10 +24,11 @@ def _params(model):
     return [p.detach().clone() for p in model.parameters()]
 
 
-@pytest.mark.parametrize("variant", ["batchnorm", "l2", "standard"])
+@pytest.mark.parametrize("variant", ["batchnorm", "l2", "standard", "groupnorm", "weightnorm"])
 def test_filter_normalization_on_a_small_conv_net(variant):
     """Every filter of a direction has its weight filter's norm; biases and
-    normalization parameters are zero (Li et al.'s biasbn)."""
+    normalization parameters are zero (Li et al.'s biasbn). Under weight normalization
+    the direction v is moved and its length g is not (like BN's gamma)."""
     model = build_model("vgg", variant, 0, {"arch": "vgg11", "width": 0.0625})
     weights = _params(model)
     moved = weight_positions(model)
@@ -37,8 +38,8 @@ def test_filter_normalization_on_a_small_conv_net(variant):
             if i in moved:
                 assert d.dim() in (2, 4)
                 np.testing.assert_allclose(d.flatten(1).norm(dim=1), w.flatten(1).norm(dim=1), rtol=1e-5)
-            else:
-                assert d.dim() == 1 and torch.count_nonzero(d) == 0  # a bias or a gamma/beta
+            else:  # a bias or a gamma/beta, or weightnorm's g (one per filter)
+                assert (d.dim() == 1 or variant == "weightnorm") and torch.count_nonzero(d) == 0
 
 
 def test_filter_normalize_rescales_each_filter_of_a_known_direction():

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
 
+
+from .norms import VARIANT_SETTINGS
+
 # The run-spec keys that a net's config section passes on to training.
 SCHEDULE_KEYS = ("steps", "batch_size", "eval_every", "checkpoint_every", "model")
 
@@ -132,6 +135,9 @@ def train_spec(config: dict, run: Run, code: str | None = None) -> dict:
     section = config["nets"][run.net]
     spec = dict(net=run.net, variant=run.variant, lr=run.lr, seed=run.seed,
                 **{key: section[key] for key in SCHEDULE_KEYS})
+    # A variant's own model settings (groupnorm's groups) only in its runs' specs.
+    spec["model"] = {key: value for key, value in spec["model"].items()
+                     if run.variant in VARIANT_SETTINGS.get(key, (run.variant,))}
     if run.net == "vgg":
         spec["dataset"] = section["dataset"]
     else:

@@ -20,7 +20,7 @@ import torch
 from scipy.linalg import eigvalsh_tridiagonal
 from torch import nn
 
-from ..norms import set_noise_step
+from ..norms import set_noise_step, weight_parameter
 from ..seeding import generator
 from ..training.problems import Problem
 
@@ -71,9 +71,10 @@ def layer_param_indices(model: nn.Module) -> list[list[int]]:
 
 
 def weight_indices(model: nn.Module) -> list[int]:
-    """Positions in model.parameters() of each layer's conv/linear weight."""
+    """Positions in model.parameters() of each layer's conv/linear weight (under weight
+    normalization its direction v, :func:`bnopt.norms.weight_parameter`)."""
     position = {id(p): i for i, p in enumerate(model.parameters())}
-    return [position[id(layer.weight)] for layer in model.weight_layers()]
+    return [position[id(weight_parameter(layer))] for layer in model.weight_layers()]
 
 
 # --------------------------------------------------------------------------- evaluation

@@ -32,7 +32,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..norms import set_noise_step
+from ..norms import set_noise_step, weight_parameter
 from ..seeding import generator
 from ..training.problems import Problem
 from ..training.train import (CHECKPOINT_NAME, build_problem, build_run, checkpoint_steps, load_checkpoint, resolve_device,
@@ -46,9 +46,10 @@ LINE_COLUMNS = ["step", "alpha", "loss", "accuracy"]
 
 def weight_positions(model: nn.Module) -> set[int]:
     """Positions in model.parameters() of the conv/linear weights: the parameters a
-    direction moves. Biases and normalization parameters stay put (biasbn)."""
+    direction moves (under weight normalization the direction v, and g stays put like
+    BN's gamma). Biases and normalization parameters stay put (biasbn)."""
     position = {id(p): i for i, p in enumerate(model.parameters())}
-    return {position[id(layer.weight)] for layer in model.weight_layers()}
+    return {position[id(weight_parameter(layer))] for layer in model.weight_layers()}
 
 
 def filter_normalize(direction: Tensors, weights: Tensors, moved: set[int]) -> Tensors:

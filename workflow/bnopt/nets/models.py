@@ -11,7 +11,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..norms import has_learnable_shift, make_norm
+from ..norms import DEFAULT_GROUPS, has_learnable_shift, make_linear, make_norm
+from ..norms.weight import match_length_to_direction, weight_parameter
 from ..seeding import generator
 
 # Channels per conv layer; "M" is a 2x2 max-pool after the preceding conv.
@@ -45,7 +46,7 @@ class VGG(nn.Module):
     """VGG for 32x32 inputs: conv3x3 blocks with 5 max-pools, then one linear classifier."""
 
     def __init__(self, arch: str, variant: str, seed: int, width: float = 1.0,
-                 num_classes: int = 10, in_channels: int = 3):
+                 num_classes: int = 10, in_channels: int = 3, groups: int = DEFAULT_GROUPS["vgg"]):
         super().__init__()
         if arch not in VGG_LAYOUTS:
             raise ValueError(f"unknown VGG arch {arch!r}; choose one of {', '.join(VGG_LAYOUTS)}")
@@ -56,8 +57,9 @@ class VGG(nn.Module):
                 continue
             out_channels = max(1, round(item * width))
             # A bias before a learnable shift (beta) gets no gradient signal: leave it out.
-            conv = nn.Conv2d(channels, out_channels, 3, padding=1, bias=not has_learnable_shift(variant))
-            norm = make_norm(variant, out_channels, spatial=True, layer=len(blocks) + 1, seed=seed)
+            conv = make_linear(variant, nn.Conv2d(channels, out_channels, 3, padding=1,
+                                                  bias=not has_learnable_shift(variant)))
+            norm = make_norm(variant, out_channels, spatial=True, layer=len(blocks) + 1, seed=seed, groups=groups)
             blocks.append(NormBlock(conv, norm, nn.ReLU()))
             pool_after.append(False)
             channels = out_channels
@@ -85,16 +87,20 @@ class VGG(nn.Module):
 
 class DeepLinearNet(nn.Module):
     """`depth` bias-free `width`x`width` linear layers; the variant's normalization
-    follows each of the first `normalized_layers` of them, and there is no non-linearity."""
+    follows each of the first `normalized_layers` of them (weightnorm: reparametrizes
+    their weights), and there is no non-linearity."""
 
-    def __init__(self, variant: str, seed: int, depth: int = 25, width: int = 10, normalized_layers: int = 24):
+    def __init__(self, variant: str, seed: int, depth: int = 25, width: int = 10, normalized_layers: int = 24,
+                 groups: int = DEFAULT_GROUPS["dln"]):
         super().__init__()
         if not 0 <= normalized_layers <= depth:
             raise ValueError(f"normalized_layers must be in [0, depth={depth}], got {normalized_layers}")
         self.blocks = nn.ModuleList(
             NormBlock(
-                nn.Linear(width, width, bias=False),
-                make_norm(variant, width, spatial=False, layer=i, seed=seed) if i <= normalized_layers else nn.Identity(),
+                make_linear(variant, nn.Linear(width, width, bias=False)) if i <= normalized_layers
+                else nn.Linear(width, width, bias=False),
+                make_norm(variant, width, spatial=False, layer=i, seed=seed, groups=groups) if i <= normalized_layers
+                else nn.Identity(),
                 None,  # linear: no module call for an identity (the step is dispatch-bound)
             )
             for i in range(1, depth + 1)
@@ -117,11 +123,13 @@ class DeepLinearNet(nn.Module):
 
 def init_glorot(model: nn.Module, seed: int) -> nn.Module:
     """Glorot (Xavier) uniform weights and zero biases for every conv/linear layer,
-    drawn from a generator keyed by the run's seed (no global RNG)."""
+    drawn from a generator keyed by the run's seed (no global RNG). A weight-normalized
+    layer draws its direction v and sets g = ||v||: the same initial weights."""
     gen = generator(seed, "init")
     for module in model.modules():
         if isinstance(module, (nn.Conv2d, nn.Linear)):
-            nn.init.xavier_uniform_(module.weight, generator=gen)
+            nn.init.xavier_uniform_(weight_parameter(module), generator=gen)
+            match_length_to_direction(module)
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
     return model
@@ -132,12 +140,13 @@ def build_model(net: str, variant: str, seed: int, model_cfg: dict, num_classes:
 
     `model_cfg` is the config's ``nets.<net>.model`` section.
     """
+    groups = model_cfg.get("groups", DEFAULT_GROUPS.get(net))
     if net == "vgg":
         model = VGG(model_cfg.get("arch", "vgg16"), variant, seed, width=model_cfg.get("width", 1.0),
-                    num_classes=num_classes)
+                    num_classes=num_classes, groups=groups)
     elif net == "dln":
         model = DeepLinearNet(variant, seed, depth=model_cfg.get("depth", 25), width=model_cfg.get("width", 10),
-                              normalized_layers=model_cfg.get("normalized_layers", 24))
+                              normalized_layers=model_cfg.get("normalized_layers", 24), groups=groups)
     else:
         raise ValueError(f"unknown network {net!r}; choose one of {', '.join(NETS)}")
     return init_glorot(model, seed)
