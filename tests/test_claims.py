@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from bnopt.analysis.claims import (FAILS, HOLDS, HOLDS_MOST, MIXED, MOOT, NOT_MEASURED, SeedTables, aggregate, check_claims,
-                          claim_1, claim_3, claim_4, did_not_train, effect_interval, excess_kurtosis,
+                          claim_1, claim_3, claim_4, claim_7, did_not_train, effect_interval, excess_kurtosis,
                           gaussian_distance, moment_drift, steps_to_accuracy)
 
 
@@ -97,6 +97,39 @@ def test_claim_4_rule():
     assert [r["verdict"] for r in claim_4(_split(landscape_steps=_landscape(2.0))) if r["net"] == "vgg"] == [FAILS]
 
 
+def _landscape_of(variant, scale, seed=0):
+    return pd.DataFrame([dict(net="vgg", variant=variant, lr=0.1, seed=seed, step=step, loss_min=1.0,
+                              loss_max=1.0 + scale, grad_change_min=0.0, grad_change_max=2 * scale,
+                              effective_beta=10 * scale) for step in range(0, 50, 10)])
+
+
+@pytest.mark.parametrize("final, scale, beta_ok, verdict", [
+    (0.97, 0.5, True, HOLDS),      # trains like BN (within 5%), half standard's beta and gradient change
+    (0.90, 0.5, True, FAILS),      # smoother, but 8% below batchnorm's accuracy
+    (0.97, 1.5, False, FAILS),     # trains, but rougher than standard
+])
+def test_claim_7_rule(final, scale, beta_ok, verdict):
+    table = _training({("batchnorm", 0.1): lambda t: 0.98, ("standard", 0.1): lambda t: 0.6,
+                       ("groupnorm", 0.1): lambda t: final})
+    steps = pd.concat([_landscape_of("batchnorm", 0.3), _landscape_of("standard", 1.0),
+                       _landscape_of("groupnorm", scale)], ignore_index=True)
+    rows = pd.DataFrame(claim_7(_split(training=table, landscape_steps=steps)))
+    vgg = rows[rows["net"] == "vgg"].iloc[0]
+    assert vgg["verdict"] == verdict and vgg["comparison"] == "groupnorm vs batchnorm and standard"
+    assert vgg["effect_median"] == pytest.approx(scale)  # effective beta, groupnorm / standard
+    assert f"final accuracy groupnorm = {final:g}" in vgg["numbers"]
+    assert "gradient-change range standard = 2" in vgg["numbers"]
+    # layernorm and weightnorm are not in this config; the DLN has no runs at all
+    assert list(rows["net"]) == ["vgg", "dln"] and rows.iloc[1]["verdict"] == NOT_MEASURED
+
+
+def test_claim_7_without_probes_is_not_measured():
+    table = _training({("batchnorm", 0.1): lambda t: 0.98, ("standard", 0.1): lambda t: 0.6,
+                       ("weightnorm", 0.1): lambda t: 0.97})
+    row = claim_7(_split(training=table))[0]
+    assert row["verdict"] == NOT_MEASURED and row["comparison"] == "weightnorm vs batchnorm and standard"
+
+
 def test_distribution_statistics():
     rng = np.random.default_rng(0)
     gauss = pd.DataFrame(dict(seed=0, layer=1, unit=0, step=0, value=rng.normal(size=20000)))
@@ -124,7 +157,7 @@ def test_the_claims_table_covers_every_claim_even_when_nothing_was_measured():
                                   "l2", "cosine", "loss_min", "loss_max", "grad_change_min", "grad_change_max",
                                   "effective_beta", "mean", "value"])
     table = check_claims(empty, empty, empty, empty, empty)
-    assert set(table["claim"]) == {1, 2, 3, 4, 5, 6}
+    assert set(table["claim"]) == {1, 2, 3, 4, 5, 6, 7}
     assert set(table["verdict"]) == {NOT_MEASURED}
 
 

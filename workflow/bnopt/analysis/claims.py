@@ -1,5 +1,6 @@
-"""The paper's claims (five, and the learning-rate range of bnopt.sensitivity), each checked on the measured tables by an explicit rule,
-seed by seed and across seeds.
+"""The paper's claims (five, and the learning-rate range of bnopt.analysis.sensitivity) and claim 7 (today's
+normalizations, beyond the paper), each checked on the measured tables by an explicit rule, seed by seed and
+across seeds.
 
 A check compares runs of one net at one learning rate. Its rule is applied to each
 seed on its own (the variants of one seed share their data order, initialization
@@ -47,7 +48,10 @@ CLAIMS = {
     4: "With BN the loss varies less along the gradient, the gradient changes less, and the effective beta is lower and steadier.",
     5: "l_p normalizations train at least as well as BN and smooth the landscape too, while their activation distributions are not Gaussian-like and move more.",
     6: "BN trains over a broader range of learning rates (the paper's section 3.1 and the blog post).",
+    7: "Beyond the paper: LayerNorm, GroupNorm and weight normalization train about as well as BN and smooth the landscape like it (the paper's section 3.3 question, asked of today's normalizations).",
 }
+# Claim 7's normalizations: those in use today that the paper did not test.
+MODERN_NORMS = ("layernorm", "groupnorm", "weightnorm")
 COLUMNS = ["claim", "statement", "net", "lr", "comparison", "verdict", "k", "n", "holds_in", "effect",
            "effect_median", "effect_ci_low", "effect_ci_high", "effect_per_seed", "seeds", "seed_verdicts",
            "moot_because", "numbers", "rule", "aggregate_rule"]
@@ -529,6 +533,52 @@ def claim_5(split: SeedTables) -> list[dict]:
     return rows
 
 
+def claim_7(split: SeedTables) -> list[dict]:
+    """Claim 5's form for each of MODERN_NORMS: trains about as well as batchnorm, and
+    smoother than standard by both landscape measures that claim 4 compares."""
+    rows = []
+    training = split.tables["training"]
+    for net in ("vgg", "dln"):
+        found = False
+        metric = "accuracy" if net == "vgg" else "loss"
+        train_rule = (f"final accuracy within {ACCURACY_SLACK:.0%} of batchnorm's" if net == "vgg"
+                      else f"final loss within {LOSS_SLACK}x batchnorm's")
+        rule = (f"{train_rule}; medians over probe steps: effective beta and gradient-change range below "
+                "standard's")
+        for norm in MODERN_NORMS:
+            for lr in _lrs_with(training, net, [norm, "batchnorm", "standard"]):
+                found = True
+
+                def judge(t, norm=norm, lr=lr, net=net):
+                    mine, bn, std = (final_value(_runs(t["training"], net, v, lr), metric)
+                                     for v in (norm, "batchnorm", "standard"))
+                    trains = mine >= bn - ACCURACY_SLACK if net == "vgg" else mine <= LOSS_SLACK * bn
+                    numbers = {f"final {metric} {norm}": mine, f"final {metric} batchnorm": bn,
+                               f"final {metric} standard": std}
+                    probed = [_runs(t["landscape_steps"], net, v, lr) for v in (norm, "standard")]
+                    if any(p.empty for p in probed):  # trained without probes (a run group's probe: false)
+                        return Judgement(None, numbers)
+                    smooth, smooth_std = (landscape_summary(p) for p in probed)
+                    numbers |= {
+                               f"effective beta {norm}": smooth["effective beta"],
+                               "effective beta standard": smooth_std["effective beta"],
+                               f"gradient-change range {norm}": smooth["gradient-change range"],
+                               "gradient-change range standard": smooth_std["gradient-change range"]}
+                    if any(math.isnan(v) for v in (mine, bn, *smooth.values(), *smooth_std.values())):
+                        return Judgement(None, numbers)
+                    smoother = all(smooth[k] < smooth_std[k] for k in ("effective beta", "gradient-change range"))
+                    return Judgement(trains and smoother, numbers,
+                                     _ratio(smooth["effective beta"], smooth_std["effective beta"]))
+
+                rows.append(evaluate(Check(7, net, lr, f"{norm} vs batchnorm and standard",
+                                           (norm, "batchnorm", "standard"), ("batchnorm", "standard"), rule,
+                                           f"effective beta, {norm} / standard", judge), split))
+        if not found:
+            rows.append(unmeasured(7, net, "layernorm/groupnorm/weightnorm vs batchnorm and standard",
+                                   "layernorm, groupnorm or weightnorm runs beside batchnorm and standard at one lr"))
+    return rows
+
+
 def check_claims(training: pd.DataFrame, landscape_steps: pd.DataFrame, ics: pd.DataFrame,
                  moments: pd.DataFrame, activations: pd.DataFrame) -> pd.DataFrame:
     """The claims table: one row per (claim, net, lr, comparison), seed by seed and
@@ -538,5 +588,5 @@ def check_claims(training: pd.DataFrame, landscape_steps: pd.DataFrame, ics: pd.
     from .sensitivity import claim_6  # it builds on this module
 
     rows = [*claim_1(split), *claim_2(split), *claim_3(split), *claim_4(split), *claim_5(split),
-            *claim_6(training)]
+            *claim_6(training), *claim_7(split)]
     return pd.DataFrame(rows, columns=COLUMNS)

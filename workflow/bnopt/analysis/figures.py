@@ -16,7 +16,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-VARIANT_ORDER = ["standard", "batchnorm", "noisy_batchnorm", "noisy_standard", "l1", "l2", "linf"]
+VARIANT_ORDER = ["standard", "batchnorm", "noisy_batchnorm", "noisy_standard", "l1", "l2", "linf", "layernorm",
+                 "groupnorm", "weightnorm"]
 PALETTE = dict(zip(VARIANT_ORDER, sns.color_palette("colorblind", len(VARIANT_ORDER))))
 SMOOTHING = 0.02  # rolling window for per-step curves, as a fraction of the run's steps
 

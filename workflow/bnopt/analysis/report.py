@@ -31,6 +31,8 @@ PAPER_ICS_DEPTHS = {"vgg": (5 / 16, 10 / 16), "dln": (9 / 25, 17 / 25)}
 # The learning rates each figure of the paper shows, in order of preference.
 PAPER_LRS = {"vgg": (0.1, 0.5, 0.01), "dln": (1e-6, 1e-7)}
 LP_VARIANTS = ["l1", "l2", "linf"]
+# Every normalization but batchnorm's family: the paper's l_p ones and, beyond it, today's (claim 7).
+OTHER_NORMS = [*LP_VARIANTS, *claims.MODERN_NORMS]
 
 
 @dataclass(frozen=True)
@@ -399,13 +401,14 @@ def _fig3(net, preferred):
     return draw
 
 
-def _landscape(net, variants, claim):
+def _landscape(net, variants, *claim_numbers):
     def draw(t, config):
         _need(t["landscape_steps"], net, variants[:2], "landscape probes")
         present = figures._variants(t["landscape_steps"][t["landscape_steps"]["net"] == net], variants)
         lrs, _ = lrs_for(t["landscape_steps"], net, ["standard", "batchnorm"], None)
         fig = figures.landscape(t["landscape_steps"], net, lrs, present, diverged_runs(t["runs"], net))
-        return fig, (_landscape_summary(t, net, lrs, present) + _verdicts(t.get("claims"), claim, net)
+        return fig, (_landscape_summary(t, net, lrs, present)
+                     + "".join(_verdicts(t.get("claims"), claim, net) for claim in claim_numbers)
                      + seeds_note(t["landscape_steps"], net, lrs, present)
                      + diverged_note(t["runs"], net, lrs, present))
     return draw
@@ -413,23 +416,26 @@ def _landscape(net, variants, claim):
 
 def _fig5(net):
     def draw(t, config):
-        variants = ["standard", "batchnorm", *LP_VARIANTS]
+        variants = ["standard", "batchnorm", *OTHER_NORMS]
         _need(t["training"], net, ["standard", "batchnorm"], "runs")
         present = figures._variants(t["training"][t["training"]["net"] == net], variants)
-        if not set(LP_VARIANTS) & set(present):
-            raise figures.NoData(f"needs {net} runs of an l_p normalization (l1, l2, linf); this config has none")
+        if not set(OTHER_NORMS) & set(present):
+            raise figures.NoData(f"needs {net} runs of another normalization ({', '.join(OTHER_NORMS)}); "
+                                 "this config has none")
         lrs, _ = lrs_for(t["training"], net, ["standard", "batchnorm"], None)
         fig = figures.training_curves(t["training"], t["evals"], net, present, lrs)
         return fig, (_training_summary(t, net, lrs, present) + _verdicts(t.get("claims"), 5, net)
+                     + _verdicts(t.get("claims"), 7, net)
                      + seeds_note(t["training"], net, lrs, present) + diverged_note(t["runs"], net, lrs, present))
     return draw
 
 
 def _fig6(t, config):
-    variants = ["standard", "batchnorm", *LP_VARIANTS]
+    variants = ["standard", "batchnorm", *OTHER_NORMS]
     present = figures._variants(t["activations"][t["activations"]["net"] == "vgg"], variants)
-    if not set(LP_VARIANTS) & set(present):
-        raise figures.NoData("needs vgg activation probes of an l_p normalization (l1, l2, linf); this config has none")
+    if not set(OTHER_NORMS) & set(present):
+        raise figures.NoData(f"needs vgg activation probes of another normalization ({', '.join(OTHER_NORMS)}); "
+                             "this config has none")
     (lr,), note = lrs_for(t["activations"], "vgg", present, PAPER_LRS["vgg"], 1)
     layers = layers_by_position(_activation_layers(config, "vgg"), "vgg", (11,))
     fig = figures.activation_histograms(t["activations"], "vgg", lr, layers, present)
@@ -632,14 +638,14 @@ CATALOGUE = [
     Spec("fig04_landscape_vgg", "Fig. 4: VGG loss landscape, gradient predictiveness, effective beta",
          "Paper: with BN the loss varies less along the gradient, the gradient changes less, and the "
          "effective beta-smoothness is lower and steadier.", _landscape("vgg", ["standard", "batchnorm"], 4)),
-    Spec("fig05_training_lp_vgg", "Fig. 5: VGG training with l_p normalizations",
+    Spec("fig05_training_lp_vgg", "Fig. 5: VGG training with l_p (and today's) normalizations",
          "Paper: l1, l2 and l_inf normalization train about as well as BN (and better than the standard "
-         "network).", _fig5("vgg")),
-    Spec("fig05_training_lp_dln", "Fig. 5: DLN training with l_p normalizations",
-         "Paper: in the DLN too, the l_p normalizations train about as well as BN.", _fig5("dln")),
+         "network). Beyond the paper: LayerNorm, GroupNorm and weight normalization where the config runs them (claim 7).", _fig5("vgg")),
+    Spec("fig05_training_lp_dln", "Fig. 5: DLN training with l_p (and today's) normalizations",
+         "Paper: in the DLN too, the l_p normalizations train about as well as BN. Beyond the paper: LayerNorm, GroupNorm and weight normalization where the config runs them (claim 7).", _fig5("dln")),
     Spec("fig06_activations_lp_vgg", "Fig. 6: activation distributions under every normalization",
          "Paper: the l_p normalizations' activations are not Gaussian-like and do not stabilize the "
-         "distributions, yet those networks train as well as BN.", _fig6),
+         "distributions, yet those networks train as well as BN. Beyond the paper: LayerNorm, GroupNorm and weight normalization where the config runs them (claim 7).", _fig6),
     Spec("fig08_moment_drift_vgg", "Fig. 8: moment drift, standard vs BN vs noisy BN",
          "Paper: noisy BN's per-unit mean and variance change far more between steps than the standard "
          "network's; BN's change least.", _fig8),
@@ -654,10 +660,10 @@ CATALOGUE = [
          _fig11("dln")),
     Spec("fig12_landscape_all_vgg", "Fig. 12: VGG landscape under every normalization",
          "Paper: every normalization smooths the landscape like BN: lower loss and gradient-change ranges "
-         "and a lower effective beta than the standard network.", _landscape("vgg", ALL_VARIANTS, 5)),
+         "and a lower effective beta than the standard network. Beyond the paper: LayerNorm, GroupNorm and weight normalization where the config runs them (claim 7).", _landscape("vgg", ALL_VARIANTS, 5, 7)),
     Spec("fig13_landscape_all_dln", "Fig. 13: DLN landscape under every normalization",
-         "Paper: in the DLN too, every normalization smooths the landscape like BN.",
-         _landscape("dln", ALL_VARIANTS, 5)),
+         "Paper: in the DLN too, every normalization smooths the landscape like BN. Beyond the paper: LayerNorm, GroupNorm and weight normalization where the config runs them (claim 7).",
+         _landscape("dln", ALL_VARIANTS, 5, 7)),
     Spec("lr_sensitivity_vgg", "Learning-rate sensitivity, VGG",
          "Paper (section 3.1) and the blog post: BN trains over a broader range of (and thus larger) learning "
          "rates.", _lr_sensitivity("vgg")),
