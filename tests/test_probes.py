@@ -58,6 +58,27 @@ def test_landscape_on_a_quadratic_is_exact():
         assert p.beta == pytest.approx(float(Hg.norm() / g.norm()), rel=1e-10)  # independent of eta
 
 
+def test_landscape_along_a_momentum_update_on_a_quadratic_is_exact():
+    """Along d = -(g + m buf), SGD with momentum's step per unit lr: the loss at x + eta d,
+    ||g - g'|| = eta ||H d|| and beta = ||H d|| / ||d||, which differs from the gradient's."""
+    model, evaluator, H, x, _ = _quadratic()
+    params = [x.clone()]
+    _, (g,) = evaluator.loss_and_grad(params)
+    buf = torch.randn(6, dtype=H.dtype, generator=torch.Generator().manual_seed(3))
+    d = -(0.9 * buf + g)
+    etas = eta_grid(0.1, 0.5, 4.0, 4)
+    points = landscape(evaluator, params, [g], etas, direction=[d])
+    for eta, p in zip(etas, points):
+        moved = x + eta * d
+        assert p.loss == pytest.approx(0.5 * float(moved @ H @ moved), rel=1e-12)
+        assert p.grad_change == pytest.approx(eta * float((H @ d).norm()), rel=1e-10)
+        assert p.beta == pytest.approx(float((H @ d).norm() / d.norm()), rel=1e-10)
+    assert points[0].beta != pytest.approx(float((H @ g).norm() / g.norm()), rel=1e-3)
+    # with d = -g it is the gradient's landscape, bit for bit
+    along_gradient = landscape(evaluator, params, [g], etas)
+    assert landscape(evaluator, params, [g], etas, direction=[-g]) == along_gradient
+
+
 def test_eta_grid_is_geometric_with_both_ends():
     etas = eta_grid(0.1, 0.5, 4.0, 8)
     assert etas[0] == pytest.approx(0.05) and etas[-1] == pytest.approx(0.4) and len(etas) == 8

@@ -83,8 +83,14 @@ def _wait_for(predicate, timeout, what):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_sigkill_then_restart_resumes_and_matches_an_unbroken_run(digits, tmp_path):
+MOMENTUM = dict(name="sgd", momentum=0.9, nesterov=True, weight_decay=5e-4)
+
+
+@pytest.mark.parametrize("optimizer", [None, MOMENTUM], ids=["sgd", "nesterov-momentum"])
+def test_sigkill_then_restart_resumes_and_matches_an_unbroken_run(digits, tmp_path, optimizer):
     spec = dict(VGG_SPEC, steps=400, checkpoint_every=25, eval_every=50)
+    if optimizer:  # the momentum buffer must come back from the checkpoint for the runs to agree
+        spec["optimizer"] = optimizer
     spec_file = tmp_path / "spec.json"
     spec_file.write_text(json.dumps(spec))
     out, state = tmp_path / "killed", tmp_path / "state"
@@ -99,6 +105,9 @@ def test_sigkill_then_restart_resumes_and_matches_an_unbroken_run(digits, tmp_pa
     proc.wait()
     killed_at = checkpoint_steps(run_state)[-1]
     assert 50 <= killed_at < 400 and not (out / "manifest.json").exists()
+    state_of = load_checkpoint(run_state / CHECKPOINT_NAME.format(step=killed_at))["optimizer"]["state"]
+    assert bool(state_of) == bool(optimizer)  # plain SGD keeps no state; momentum its buffers
+    assert all(v["momentum_buffer"] is not None for v in state_of.values())
     # What Snakemake does to a failed job: its declared outputs are deleted.
     for f in _outputs(out).values():
         if f.exists():
@@ -112,6 +121,22 @@ def test_sigkill_then_restart_resumes_and_matches_an_unbroken_run(digits, tmp_pa
     pd.testing.assert_frame_equal(pd.read_parquet(out / "metrics.parquet"), unbroken)  # value for value
     pd.testing.assert_frame_equal(pd.read_parquet(out / "test.parquet"), unbroken_evals)
     assert not (state / run_name(spec)).exists()
+
+
+def test_the_optimizer_settings_change_the_trajectory_and_name_the_run(digits, tmp_path):
+    from bnopt.training.train import run_name
+
+    spec = dict(VGG_SPEC, steps=6)
+    _, plain, _ = _train(spec, digits, tmp_path / "plain")
+    _, explicit, _ = _train(dict(spec, optimizer=dict(name="sgd", momentum=0.0, nesterov=False, weight_decay=0.0)),
+                            digits, tmp_path / "explicit")
+    manifest, momentum, _ = _train(dict(spec, optimizer=MOMENTUM), digits, tmp_path / "momentum")
+    pd.testing.assert_frame_equal(plain, explicit)  # the paper's settings written out are the paper's SGD
+    assert plain["loss"].iloc[0] == momentum["loss"].iloc[0]  # the same start
+    assert not plain["loss"].iloc[2:].equals(momentum["loss"].iloc[2:])
+    assert manifest["run"]["optimizer"] == "sgd-m0.9-nesterov-wd0.0005"
+    assert run_name(dict(spec, optimizer=MOMENTUM)) == "vgg/noisy_batchnorm+sgd-m0.9-nesterov-wd0.0005/lr~0.1/seed~0"
+    assert run_name(spec) == "vgg/noisy_batchnorm/lr~0.1/seed~0"
 
 
 def test_divergence_is_recorded_not_crashed(tmp_path):

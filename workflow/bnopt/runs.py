@@ -3,7 +3,9 @@
 A net's ``runs`` is a union of products (variants x lrs x seeds), so a config can
 train every variant at one learning rate and only two of them at others. Paths
 carry the parameters (``results/vgg/batchnorm/lr~0.1/seed~0/``): results of old
-settings stay beside new ones, and adding a learning rate only adds jobs.
+settings stay beside new ones, and adding a learning rate only adds jobs. A run whose
+optimizer is not the paper's plain SGD carries its token after the variant
+(``results/vgg/batchnorm+sgd-m0.9/lr~0.1/seed~0/``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 
 from .norms import VARIANT_SETTINGS
+from .training.optim import PAPER_TOKEN, optimizer_token, resolved
 
 # The run-spec keys that a net's config section passes on to training.
 SCHEDULE_KEYS = ("steps", "batch_size", "eval_every", "checkpoint_every", "model")
@@ -26,18 +29,25 @@ class Run:
     variant: str
     lr: float
     seed: int
+    optimizer: str = PAPER_TOKEN  # the optimizer's token (bnopt.training.optim.optimizer_token)
 
     @property
     def lr_token(self) -> str:
         return lr_token(self.lr)
 
     @property
+    def variant_folder(self) -> str:
+        """The variant's folder (the path's {variant} wildcard): the variant, and its
+        optimizer's token after a ``+`` unless it is the paper's plain SGD."""
+        return self.variant if self.optimizer == PAPER_TOKEN else f"{self.variant}+{self.optimizer}"
+
+    @property
     def path(self) -> str:
         """The run's folder below ``results/``, e.g. ``vgg/batchnorm/lr~0.1/seed~0``."""
-        return f"{self.net}/{self.variant}/lr~{self.lr_token}/seed~{self.seed}"
+        return f"{self.net}/{self.variant_folder}/lr~{self.lr_token}/seed~{self.seed}"
 
     def wildcards(self) -> dict:
-        return dict(net=self.net, variant=self.variant, lr=self.lr_token, seed=str(self.seed))
+        return dict(net=self.net, variant=self.variant_folder, lr=self.lr_token, seed=str(self.seed))
 
 
 def lr_token(lr: float) -> str:
@@ -69,11 +79,17 @@ def run_groups(section: dict) -> list[tuple[str, dict]]:
     return [(f"runs[{i}]", group) for i, group in enumerate(groups if isinstance(groups, list) else [])]
 
 
+def optimizer_settings(section: dict, group: dict) -> dict:
+    """A run group's optimizer: its own ``optimizer`` keys over the net's over the paper's."""
+    return resolved({**section.get("optimizer", {}), **group.get("optimizer", {})})
+
+
 def _group_runs(config: dict):
     for net, section in config["nets"].items():
         for _, group in run_groups(section):
+            token = optimizer_token(optimizer_settings(section, group))
             for variant, lr, seed in product(group["variants"], lr_grid(group["lrs"]), group.get("seeds", [0])):
-                yield group, Run(net, variant, lr, int(seed))
+                yield group, Run(net, variant, lr, int(seed), token)
 
 
 def expand_runs(config: dict) -> list[Run]:
@@ -98,25 +114,39 @@ def _selected(chosen: dict) -> set[tuple[str, float, int]]:
 
 def surface_runs(config: dict) -> list[tuple[Run, int]]:
     """(run, step) for every surface the config asks for: the configured runs of the
-    nets' ``surface`` selection (variants x lrs x seeds), at each of its steps."""
+    nets' ``surface`` selection (variants x lrs x seeds, with the net's own optimizer),
+    at each of its steps."""
     out = []
     for net, section in config["nets"].items():
         chosen = section.get("surface")
         if not chosen:
             continue
         wanted = _selected(chosen)
+        own = optimizer_token(optimizer_settings(section, {}))
         for run in expand_runs({"nets": {net: section}}):
-            if (run.variant, run.lr, run.seed) in wanted:
+            if (run.variant, run.lr, run.seed) in wanted and run.optimizer == own:
                 out.extend((run, surface_step(section, step)) for step in chosen["steps"])
     return list(dict.fromkeys(out))
 
 
 def find_run(config: dict, net: str, variant: str, lr: str, seed: str) -> Run:
-    """The configured run behind a set of path wildcards, or a clear error."""
-    wanted = Run(net, variant, float(lr), int(seed))
+    """The configured run behind a set of path wildcards (`variant` is the variant's
+    folder, see :attr:`Run.variant_folder`), or a clear error."""
+    variant, _, token = variant.partition("+")
+    wanted = Run(net, variant, float(lr), int(seed), token or PAPER_TOKEN)
     if wanted not in expand_runs(config):
         raise ValueError(f"run {wanted.path} is not in the config's nets.{net}.runs; add it there to build it")
     return wanted
+
+
+def run_optimizer(config: dict, run: Run) -> dict:
+    """The optimizer settings of a configured run (the group that names its token)."""
+    section = config["nets"][run.net]
+    for _, group in run_groups(section):
+        settings = optimizer_settings(section, group)
+        if optimizer_token(settings) == run.optimizer:
+            return settings
+    raise ValueError(f"no run group of nets.{run.net} has the optimizer {run.optimizer!r}")
 
 
 def canonical(value):
@@ -133,7 +163,7 @@ def canonical(value):
 def train_spec(config: dict, run: Run, code: str | None = None) -> dict:
     """Everything that determines a training run's result, as one JSON-able dict."""
     section = config["nets"][run.net]
-    spec = dict(net=run.net, variant=run.variant, lr=run.lr, seed=run.seed,
+    spec = dict(net=run.net, variant=run.variant, lr=run.lr, seed=run.seed, optimizer=run_optimizer(config, run),
                 **{key: section[key] for key in SCHEDULE_KEYS})
     # A variant's own model settings (groupnorm's groups) only in its runs' specs.
     spec["model"] = {key: value for key, value in spec["model"].items()
@@ -152,6 +182,16 @@ def module_source(name: str) -> Path:
     ("training.train"; a subpackage such as "norms" is its ``__init__.py``)."""
     path = Path(__file__).parent.joinpath(*name.split("."))
     return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+
+
+def probe_settings(config: dict, run: Run) -> dict:
+    """The probe settings of a run's probe jobs. Under the paper's plain SGD the update
+    is -lr grad, so the landscape along it is the gradient's: its flag is left out
+    there, and switching it on reruns only the probes of the other optimizers' runs."""
+    probes = canonical(config["nets"][run.net]["probes"])
+    if run.optimizer == PAPER_TOKEN:
+        probes["landscape"] = {k: v for k, v in probes["landscape"].items() if k != "along_update"}
+    return probes
 
 
 def code_fingerprint(*modules: str) -> str:
@@ -188,6 +228,11 @@ def check_config(config: dict) -> None:
     """Run after the schema: checks it cannot express, each naming the key and the fix."""
     for net, section in config["nets"].items():
         for key, group in run_groups(section):
+            settings = optimizer_settings(section, group)
+            if settings["nesterov"] and not settings["momentum"] > 0:
+                where = f"nets.{net}.{key}.optimizer" if "optimizer" in group else f"nets.{net}.optimizer"
+                raise ConfigError(f"{where}: nesterov: true needs a momentum above 0 (it is {settings['momentum']}); "
+                                  "set momentum (e.g. 0.9) or nesterov: false")
             grid = group["lrs"]
             if isinstance(grid, dict) and not grid["geometric"][0] < grid["geometric"][1]:
                 raise ConfigError(f"nets.{net}.{key}.lrs.geometric = {grid['geometric']}: the first value "

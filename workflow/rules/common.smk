@@ -30,7 +30,8 @@ RUN_DIR = "results/{net}/{variant}/lr~{lr}/seed~{seed}"
 
 wildcard_constraints:
     net="|".join(config["nets"]),
-    variant="|".join(VARIANTS),
+    # the variant's folder: the variant, + its optimizer's token unless it is the paper's SGD
+    variant=rf"({'|'.join(VARIANTS)})(\+[a-z0-9.-]+)?",
     lr=r"[0-9][0-9.e+-]*",
     seed=r"\d+",
     dataset="cifar10|digits",
@@ -65,11 +66,19 @@ def prepare_data_input(wildcards):
 # A fingerprint of the code a run depends on, per variant: editing a shared module
 # retrains every run, editing a variant's own layer (bnopt.norms.VARIANT_MODULES:
 # the noise, LpNorm) only that variant's runs. Figure and probe code are not here.
-TRAIN_MODULES = ("seeding", "training.data", "training.problems", "norms", "nets.models", "training.train")
+TRAIN_MODULES = ("seeding", "training.data", "training.problems", "training.optim", "norms", "nets.models",
+                 "training.train")
 TRAIN_CODE = {
     variant: bnruns.code_fingerprint(*TRAIN_MODULES, *VARIANT_MODULES[variant])
     for variant in VARIANTS
 }
+
+
+def run_spec(wildcards):
+    """Everything the result of the run behind `wildcards` depends on, its training
+    code's fingerprint included (the params of every job that trains or replays it)."""
+    run = run_of(wildcards)
+    return bnruns.train_spec(config, run, code=TRAIN_CODE[run.variant])
 
 
 def train_data_input(wildcards):

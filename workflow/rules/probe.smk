@@ -14,10 +14,8 @@ rule probe:
     output:
         **{table: f"{RUN_DIR}/probe/segment~{{start}}/{table}.parquet" for table in PROBE_TABLES},
     params:
-        spec=lambda wildcards: bnruns.train_spec(
-            config, run_of(wildcards), code=TRAIN_CODE[wildcards.variant]
-        ),
-        probe=lambda wildcards: bnruns.canonical(config["nets"][wildcards.net]["probes"]),
+        spec=run_spec,
+        probe=lambda wildcards: bnruns.probe_settings(config, run_of(wildcards)),
         segment=lambda wildcards: segment_of(wildcards),
         code=PROBE_CODE,
     threads: config["threads"]

@@ -14,7 +14,7 @@ rule surface:
     output:
         f"{RUN_DIR}/surface/step~{{step}}/rows~{{row}}.parquet",
     params:
-        spec=lambda wildcards: bnruns.train_spec(config, run_of(wildcards), code=TRAIN_CODE[wildcards.variant]),
+        spec=run_spec,
         surface=lambda wildcards: surface_settings(wildcards.net, SURFACE_GRID_KEYS),
         code=SURFACE_CODE,
     threads: config["threads"]
@@ -39,7 +39,7 @@ rule interpolation:
     output:
         f"{RUN_DIR}/surface/step~{{step}}/line.parquet",
     params:
-        spec=lambda wildcards: bnruns.train_spec(config, run_of(wildcards), code=TRAIN_CODE[wildcards.variant]),
+        spec=run_spec,
         surface=lambda wildcards: surface_settings(wildcards.net, SURFACE_LINE_KEYS),
         code=SURFACE_CODE,
     threads: config["threads"]

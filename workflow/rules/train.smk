@@ -10,9 +10,7 @@ rule train:
         manifest=f"{RUN_DIR}/train/manifest.json",
         checkpoints=directory(f"{RUN_DIR}/train/checkpoints"),
     params:
-        spec=lambda wildcards: bnruns.train_spec(
-            config, run_of(wildcards), code=TRAIN_CODE[wildcards.variant]
-        ),
+        spec=run_spec,
     threads: config["threads"]
     resources:
         mem_mb=4000,

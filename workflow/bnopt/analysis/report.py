@@ -19,7 +19,10 @@ import numpy as np
 import pandas as pd
 
 from ..measure import surface as surfaces
+from ..runs import optimizer_settings
+from ..training.optim import PAPER_TOKEN, optimizer_token
 from . import claims, figures, sensitivity
+from .tables import of_optimizer, optimizers
 
 TABLES = ("runs", "training", "evals", "landscape", "landscape_steps", "ics", "activations", "moments",
           "curvature", "surface", "interpolation")
@@ -337,6 +340,9 @@ class Spec:
     title: str
     paper: str
     draw: Callable[[dict, dict], tuple]  # (tables, config) -> (Figure, what this run shows)
+    # False: the figure sees the runs of its net's own optimizer only (nets.<net>.optimizer,
+    # the paper's SGD by default); True: every optimizer's.
+    every_optimizer: bool = False
 
 
 def _activation_layers(config: dict, net: str) -> list[int]:
@@ -616,6 +622,61 @@ def _interpolation(net):
     return draw
 
 
+def _optimizers(net):
+    def draw(t, config):
+        variants = ["standard", "batchnorm"]
+        training = t["training"][t["training"]["net"] == net]
+        tokens = optimizers(training)
+        others = [tok for tok in tokens[1:] if _lrs_of(training, net, variants, tok)]
+        if not others:
+            raise figures.NoData(f"needs {net} runs of standard and batchnorm with an optimizer other than the "
+                                 "paper's SGD: add a run group with optimizer: {momentum: 0.9} "
+                                 "(config/extensions.yaml)")
+        shared = [lr for lr in _lrs_of(training, net, variants, others[0])
+                  if all(lr in _lrs_of(training, net, variants, tok) for tok in [PAPER_TOKEN, *others])]
+        if not shared:
+            raise figures.NoData(f"needs {net} runs of standard and batchnorm under the paper's SGD and under "
+                                 f"{others[0]} at one common learning rate")
+        lr = next((p for p in PAPER_LRS[net] if any(math.isclose(p, s) for s in shared)), shared[0])
+        shown = [PAPER_TOKEN, *others]
+        fig = figures.optimizer_comparison(t["training"], t["landscape_steps"], net, lr, variants, shown)
+        return fig, _optimizer_summary(t, net, lr, variants, shown)
+    return draw
+
+
+def _lrs_of(training: pd.DataFrame, net: str, variants: list[str], token: str) -> list[float]:
+    """The lrs at which every one of `variants` has runs with the optimizer `token`."""
+    return claims._lrs_with(of_optimizer(training, token), net, variants)
+
+
+def _optimizer_summary(t: dict, net: str, lr: float, variants: list[str], tokens: list[str]) -> str:
+    metric = "accuracy" if net == "vgg" else "loss"
+    parts = []
+    for token in tokens:
+        training, steps = (of_optimizer(t[name], token) for name in ("training", "landscape_steps"))
+        for variant in variants:
+            runs = claims._runs(training[training["net"] == net], net, variant, lr)
+            if runs.empty:
+                continue
+            finals = [claims.final_value(run, metric) for _, run in runs.groupby("seed")]
+            probed = claims._runs(steps[steps["net"] == net], net, variant, lr) if len(steps) else steps
+            text = f"{variant} with {token}: final {metric} {_fmt(float(np.median(finals)))}"
+            if len(probed):
+                text += f", effective beta {_fmt(float(probed['effective_beta'].median()))}"
+                update = probed["update_effective_beta"].astype(float) if "update_effective_beta" in probed else None
+                if update is not None and np.isfinite(update).any():
+                    cos = probed["update_cosine"].astype(float).median()
+                    text += f" (along the update taken {_fmt(float(update.median()))}; cos(update, -grad) {cos:.2f})"
+            parts.append(text)
+    claims_rows = t.get("claims")
+    verdicts = ""
+    if claims_rows is not None and "optimizer" in claims_rows:
+        mine = claims_rows[(claims_rows["net"] == net) & (claims_rows["optimizer"].isin(tokens[1:]))]
+        verdicts = "".join(f" Claim {int(r.claim)} ({r.comparison}): {r.verdict}"
+                           + (f" ({r.holds_in})" if r.n else "") + "." for r in mine.itertuples())
+    return (f" This run, lr {lr:g} (medians over seeds and probe steps): " + "; ".join(parts) + "." + verdicts)
+
+
 ALL_VARIANTS = figures.VARIANT_ORDER
 CATALOGUE = [
     Spec("fig01_training_vgg", "Fig. 1a-b: VGG training and test accuracy, standard vs BN",
@@ -685,6 +746,13 @@ CATALOGUE = [
          "[-0.5, 1.5] (Goodfellow et al. 2015).", _interpolation("vgg")),
     Spec("interpolation_dln", "Beyond the paper: DLN loss from the initial to the trained weights",
          "Not in the paper: the 1D line, as for VGG.", _interpolation("dln")),
+    Spec("optimizers_vgg", "Beyond the paper: VGG under SGD with momentum",
+         "Not in the paper, which trains with plain SGD: the same networks trained with another optimizer "
+         "(momentum 0.9 in config/extensions.yaml). Does BN still train faster, and is its landscape still "
+         "smoother, along the gradient and along the step the optimizer actually takes?", _optimizers("vgg"),
+         every_optimizer=True),
+    Spec("optimizers_dln", "Beyond the paper: DLN under SGD with momentum",
+         "Not in the paper: the DLN under another optimizer, as for VGG.", _optimizers("dln"), every_optimizer=True),
     Spec("curvature_vgg", "Beyond the paper: VGG top Hessian eigenvalue",
          "Not in the paper: the top eigenvalue of the minibatch loss's Hessian (power iteration), with 2/lr "
          "dashed. Gradient descent is stable where it stays below 2/lr; an eigenvalue sitting at 2/lr marks "
@@ -704,8 +772,10 @@ def render_all(tables: dict[str, pd.DataFrame], config: dict, folder: str | Path
         if net not in config["nets"]:
             out.append(Skipped(spec.stem, spec.title, f"this config has no {net} runs (nets.{net} is absent)"))
             continue
+        own = optimizer_token(optimizer_settings(config["nets"][net], {}))
+        seen = tables if spec.every_optimizer else {name: of_optimizer(t, own) for name, t in tables.items()}
         try:
-            fig, shows = spec.draw(tables, config)
+            fig, shows = spec.draw(seen, config)
         except figures.NoData as error:
             out.append(Skipped(spec.stem, spec.title, str(error)))
             continue

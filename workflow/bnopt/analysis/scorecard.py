@@ -21,7 +21,9 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from ..training.optim import PAPER_TOKEN
 from .claims import _runs, final_value
+from .tables import of_optimizer
 
 PAPER_NUMBERS = Path(__file__).resolve().parents[2] / "resources" / "paper_numbers.csv"
 # The paper's settings, per net: what a config must match for its values to compare.
@@ -138,6 +140,7 @@ def _agreement(value: float, low: float, high: float) -> str:
 def scorecard(tables: dict[str, pd.DataFrame], config: dict, numbers: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per paper number: this config's median and range over seeds beside it."""
     numbers = load_paper_numbers() if numbers is None else numbers
+    tables = {name: of_optimizer(table, PAPER_TOKEN) for name, table in tables.items()}  # the paper's SGD
     rows = []
     for n in numbers.itertuples():
         run_tables = {name: _runs(tables[name], n.net, n.variant, n.lr) if len(tables[name]) else tables[name]

@@ -1,5 +1,5 @@
 """Gather every run's outputs into tidy tables: one row per observation, with the
-run's net, variant, lr and seed as columns. Computation only, no plotting.
+run's net, variant, lr, seed and optimizer as columns. Computation only, no plotting.
 """
 
 from __future__ import annotations
@@ -9,7 +9,24 @@ from pathlib import Path
 
 import pandas as pd
 
-RUN_COLUMNS = ["net", "variant", "lr", "seed"]
+from ..training.optim import PAPER_TOKEN
+
+RUN_COLUMNS = ["net", "variant", "lr", "seed", "optimizer"]
+
+
+def optimizers(table: pd.DataFrame) -> list[str]:
+    """The optimizer tokens in `table`, the paper's SGD first (a table without the
+    column holds the paper's only)."""
+    found = set(table["optimizer"].dropna()) if "optimizer" in table else set()
+    return [PAPER_TOKEN, *sorted(found - {PAPER_TOKEN})]
+
+
+def of_optimizer(table: pd.DataFrame, token: str) -> pd.DataFrame:
+    """The rows of runs trained with the optimizer `token`: every comparison of
+    variants is made between runs of one optimizer."""
+    if "optimizer" not in table:
+        return table if token == PAPER_TOKEN else table.iloc[0:0]
+    return table[table["optimizer"] == token]
 
 
 def concat(paths: list[str | Path]) -> pd.DataFrame:

@@ -172,14 +172,18 @@ class LandscapePoint:
     beta: float  # grad_change / ||eta g||
 
 
-def landscape(evaluator: StepEvaluator, params: Tensors, grad: Tensors, etas: list[float]) -> list[LandscapePoint]:
-    """Loss, gradient predictiveness and beta-smoothness along -grad (Fig. 4, 10-13)."""
-    grad_norm = norm(grad)
+def landscape(evaluator: StepEvaluator, params: Tensors, grad: Tensors, etas: list[float],
+              direction: Tensors | None = None) -> list[LandscapePoint]:
+    """Loss, gradient predictiveness and beta-smoothness along -grad (Fig. 4, 10-13),
+    or along `direction` d (the optimizer's update per unit lr): at x + eta d, the
+    change ||g - grad L(x + eta d)|| and beta = change / (eta ||d||)."""
+    step = [-g for g in grad] if direction is None else direction
+    step_norm = norm(step)
     points = []
     for eta in etas:
-        loss, moved_grad = evaluator.loss_and_grad(axpy(-eta, grad, params))
+        loss, moved_grad = evaluator.loss_and_grad(axpy(eta, step, params))
         change = norm(sub(grad, moved_grad))
-        beta = change / (eta * grad_norm) if grad_norm > 0 else float("nan")
+        beta = change / (eta * step_norm) if step_norm > 0 else float("nan")
         points.append(LandscapePoint(eta, loss, change, beta))
     return points
 

@@ -22,10 +22,12 @@ import torch
 from ..seeding import generator
 from ..training.train import (CHECKPOINT_NAME, build_problem, build_run, checkpoint_steps, device_name, load_checkpoint,
                     resolve_device, run_columns, run_name, train_step, use_exact_numerics)
-from .probes import (ActivationRecorder, StepEvaluator, eta_grid, internal_covariate_shift, landscape,
+from .probes import (ActivationRecorder, StepEvaluator, cosine, eta_grid, internal_covariate_shift, landscape,
                      layer_param_indices, norm, top_hessian_eigenvalue, unit_moments, unit_values, weight_indices)
 
 TABLES = ("landscape", "landscape_steps", "ics", "activations", "moments", "curvature")
+UPDATE_COLUMNS = ("update_loss_min", "update_loss_max", "update_grad_change_min", "update_grad_change_max",
+                  "update_effective_beta", "update_cosine")
 
 
 class ReplayMismatch(RuntimeError):
@@ -62,8 +64,11 @@ def segment_steps(steps: int, checkpoint_every: int) -> list[tuple[int, int]]:
 def empty_tables() -> dict[str, pd.DataFrame]:
     columns = {
         "landscape": ["step", "eta", "eta_over_lr", "loss", "grad_change", "beta"],
+        # update_*: the same along the optimizer's actual update (probes.landscape.along_update;
+        # NaN where not measured); update_cosine = cos(update, -grad).
         "landscape_steps": ["step", "loss", "grad_norm", "loss_min", "loss_max", "grad_change_min",
-                            "grad_change_max", "effective_beta", "forwards", "backwards", "seconds"],
+                            "grad_change_max", "effective_beta", *UPDATE_COLUMNS, "forwards", "backwards",
+                            "seconds"],
         "ics": ["step", "layer", "l2", "cosine"],
         "activations": ["step", "layer", "unit", "value"],
         # mean, var at step t; mean_next, var_next at t + 1, after step t's update, on step
@@ -108,7 +113,21 @@ def measure_step(model, problem, spec: dict, probe: dict, step: int, rows: dict)
     for p in points:
         rows["landscape"].append((step, p.eta, p.eta / spec["lr"], p.loss, p.grad_change, p.beta))
     return dict(evaluator=evaluator, params=params, grad=grad, loss=loss, points=points, moments=moments,
+                etas=etas if grid.get("along_update") else None, lr=spec["lr"],
                 seconds=time.perf_counter() - started)
+
+
+def along_update(measured: dict, after: list[torch.Tensor]) -> tuple[float, ...]:
+    """The landscape summary along the step the optimizer took, d = (after - before) / lr
+    (momentum and weight decay make it differ from -grad), at the same etas, and
+    cos(d, -grad); NaN where the probe settings do not ask for it."""
+    if measured["etas"] is None:
+        return (math.nan,) * len(UPDATE_COLUMNS)
+    direction = [(a - b) / measured["lr"] for a, b in zip(after, measured["params"])]
+    points = landscape(measured["evaluator"], measured["params"], measured["grad"], measured["etas"], direction)
+    losses, changes = [p.loss for p in points], [p.grad_change for p in points]
+    return (min(losses), max(losses), min(changes), max(changes), max(p.beta for p in points),
+            cosine(direction, [-g for g in measured["grad"]]))
 
 
 def moments_at(model, problem, step: int, layers: list[int]) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
@@ -131,6 +150,7 @@ def finish_step(model, problem, step: int, measured: dict, groups, weights, rows
     started = time.perf_counter()
     for s in internal_covariate_shift(evaluator, measured["params"], after, measured["grad"], groups, weights):
         rows["ics"].append((step, s.layer, s.l2, s.cosine))
+    update = along_update(measured, after)
     following = moments_at(model, problem, step + 1, sorted(measured["moments"]))
     evaluator.evaluations += 1  # that forward pass at step + 1, in the point's cost
     for layer, (means, variances) in sorted(measured["moments"].items()):
@@ -142,7 +162,7 @@ def finish_step(model, problem, step: int, measured: dict, groups, weights, rows
     losses = [p.loss for p in points]
     changes = [p.grad_change for p in points]
     rows["landscape_steps"].append((step, measured["loss"], norm(measured["grad"]), min(losses), max(losses),
-                                    min(changes), max(changes), max(p.beta for p in points),
+                                    min(changes), max(changes), max(p.beta for p in points), *update,
                                     evaluator.evaluations, evaluator.backwards, seconds))
 
 

@@ -33,6 +33,7 @@ from tqdm import tqdm
 from .. import __version__
 from ..nets.models import build_model
 from ..norms import set_noise_step
+from .optim import PAPER_TOKEN, make_optimizer, optimizer_token
 from .problems import Problem, dln_problem, image_problem
 
 CHECKPOINT_FORMAT = 1
@@ -89,7 +90,9 @@ def spec_key(spec: dict) -> str:
 
 
 def run_name(spec: dict) -> str:
-    return f"{spec['net']}/{spec['variant']}/lr~{spec['lr']!r}/seed~{spec['seed']}"
+    token = optimizer_token(spec.get("optimizer"))
+    variant = spec["variant"] if token == PAPER_TOKEN else f"{spec['variant']}+{token}"
+    return f"{spec['net']}/{variant}/lr~{spec['lr']!r}/seed~{spec['seed']}"
 
 
 def build_problem(spec: dict, data_path: str | None, device: torch.device) -> Problem:
@@ -103,9 +106,10 @@ def build_problem(spec: dict, data_path: str | None, device: torch.device) -> Pr
 
 
 def build_run(spec: dict, device: torch.device) -> tuple[nn.Module, torch.optim.Optimizer]:
-    """The initialized model and its optimizer: plain SGD, constant lr, no momentum or decay."""
+    """The initialized model and its optimizer at a constant lr: the spec's optimizer
+    settings, or the paper's plain SGD where it has none."""
     model = build_model(spec["net"], spec["variant"], spec["seed"], spec["model"]).to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=spec["lr"], momentum=0.0, weight_decay=0.0)
+    optimizer = make_optimizer(model.parameters(), spec["lr"], spec.get("optimizer"))
     return model, optimizer
 
 
@@ -269,7 +273,8 @@ def train(spec: dict, problem: Problem, model: nn.Module, optimizer: torch.optim
 
 def run_columns(spec: dict) -> dict:
     """The columns that name a run in every table it contributes to."""
-    return {"net": spec["net"], "variant": spec["variant"], "lr": float(spec["lr"]), "seed": int(spec["seed"])}
+    return {"net": spec["net"], "variant": spec["variant"], "lr": float(spec["lr"]), "seed": int(spec["seed"]),
+            "optimizer": optimizer_token(spec.get("optimizer"))}
 
 
 def metrics_table(spec: dict, history: History, batch_size: int) -> pd.DataFrame:
@@ -322,7 +327,7 @@ def publish(result: TrainResult, spec: dict, problem: Problem, state_dir: Path, 
     history = result.history
     last_eval = history.evals[-1] if history.evals else (None, float("nan"), float("nan"))
     manifest = {
-        "run": {k: spec[k] for k in ("net", "variant", "lr", "seed")},
+        "run": run_columns(spec),
         "spec": spec,
         "spec_key": spec_key(spec),
         "code_fingerprint": spec.get("code"),
