@@ -11,8 +11,9 @@ from snakemake.utils import update_config, validate
 
 from workflow_helpers import job_counts
 
-from bnopt.runs import (Run, check_config, check_numbers_as_text, expand_runs, find_run, lr_grid, lr_token,
-                        probed_runs)
+from bnopt.norms import VARIANTS
+from bnopt.runs import (ConfigError, Run, check_config, check_numbers_as_text, expand_runs, find_run, lr_grid,
+                        lr_token, probe_settings, probed_runs, train_spec)
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
@@ -43,19 +44,20 @@ def test_paper_config_is_the_paper():
         ("cifar10", {"arch": "vgg16", "width": 1.0, "groups": 32}, 15000, 128)
     assert (dln["steps"], dln["batch_size"], dln["model"]["depth"]) == (10000, 1000, 25)
     runs = probed_runs(config)  # the paper's runs; the learning-rate sweeps are not probed
-    every = {"standard", "batchnorm", "noisy_batchnorm", "noisy_standard", "l1", "l2", "linf"}
+    every = {"standard", "batchnorm", "noisy_batchnorm", "noisy_standard", "l1", "l2", "linf", "layernorm",
+             "groupnorm", "weightnorm"}
     assert {r.variant for r in runs if r.net == "vgg" and r.lr == 0.1} == every
     assert {r.variant for r in runs if r.net == "vgg" and r.lr in (0.5, 0.01)} == {"standard", "batchnorm"}
     assert {r.variant for r in runs if r.net == "dln" and r.lr == 1e-6} == every
     assert {r.variant for r in runs if r.net == "dln" and r.lr == 1e-7} == {"standard", "batchnorm"}
-    # Three seeds of every DLN run and of VGG standard/batchnorm at 0.1 and 0.5.
-    assert len(runs) == (11 + 8) + 9 * 3
+    # Three seeds of every DLN run, of VGG standard/batchnorm at 0.1 and 0.5 and of today's norms.
+    assert len(runs) == (11 + 8) + 9 * 3 + 2 * 3 * 3 and {r.optimizer for r in runs} == {"sgd"}
     seeds = {(r.net, r.variant, r.lr): set() for r in runs}
     for r in runs:
         seeds[(r.net, r.variant, r.lr)].add(r.seed)
     three = {k for k, v in seeds.items() if v == {0, 1, 2}}
     assert three == {("vgg", v, lr) for v in ("standard", "batchnorm") for lr in (0.1, 0.5)} | \
-        {k for k in seeds if k[0] == "dln"}
+        {("vgg", v, 0.1) for v in ("layernorm", "groupnorm", "weightnorm")} | {k for k in seeds if k[0] == "dln"}
     # The sweeps: standard and batchnorm, three seeds, VGG at 9 lrs (8 + 0.5), DLN at 11 (10 + 1e-7).
     swept = set(expand_runs(config)) - set(runs)
     assert {r.variant for r in swept} == {"standard", "batchnorm"} and {r.seed for r in swept} == {0, 1, 2}
@@ -72,7 +74,8 @@ def test_defaults_fill_in_the_paper_choices():
     assert vgg["steps"] == 15000 and vgg["batch_size"] == 128
     assert vgg["model"] == {"arch": "vgg16", "width": 1.0, "groups": 32}
     assert vgg["runs"][0]["seeds"] == [0] and vgg["dataset"] == "cifar10"
-    assert dln["model"] == {"depth": 25, "width": 10, "normalized_layers": 24, "groups": 2} and dln["batch_size"] == 1000
+    assert dln["model"] == {"depth": 25, "width": 10, "normalized_layers": 24, "groups": 2}
+    assert dln["batch_size"] == 1000
     assert config["data"]["cifar10"]["md5"] == "c58f30108f718f92721af3b95e74349a"
     assert config["device"] == "auto" and config["state_dir"] == "results/.resume"
 
@@ -90,8 +93,6 @@ def test_runs_are_a_union_of_products_without_duplicates():
 
 
 def test_only_groupnorm_runs_depend_on_the_groups():
-    from bnopt.runs import train_spec
-
     config = validated({"nets": {"dln": {"runs": [{"variants": ["groupnorm", "layernorm"], "lrs": [1e-6]}]}}})
     group, layer = (train_spec(config, Run("dln", v, 1e-6, 0)) for v in ("groupnorm", "layernorm"))
     assert group["model"]["groups"] == 2 and "groups" not in layer["model"]
@@ -101,8 +102,6 @@ def test_only_groupnorm_runs_depend_on_the_groups():
 
 
 def test_specs_do_not_depend_on_key_order():
-    from bnopt.runs import train_spec
-
     config = validated(load("config/quick.yaml"))
     reordered = yaml.safe_load(yaml.safe_dump(config, sort_keys=True))
     for run in expand_runs(config):
@@ -227,6 +226,51 @@ def test_the_sweep_file_adds_its_runs_to_the_quick_config():
     dln = sorted({r.lr for r in expand_runs(both) if r.net == "dln" and r.variant == "standard" and r.seed == 1})
     assert vgg == [0.003, 0.01, 0.03, 0.1, 0.3, 0.5, 1.0]
     assert dln == [1.25e-7, 2.5e-7, 5e-7, 1e-6, 2e-6, 4e-6, 8e-6, 1.6e-5, 3.2e-5, 6.4e-5]
+
+
+@pytest.mark.parametrize("base", ["config/quick.yaml", "config/config.yaml"])
+def test_the_extensions_add_momentum_runs_and_leave_the_others_alone(base):
+    """config/extensions.yaml on the paper (or quick) config: standard and batchnorm
+    with momentum 0.9, three seeds; every other run and its probe settings unchanged."""
+    alone = validated(load(base))
+    both = load(base)
+    update_config(both, load("config/extensions.yaml"))
+    both = validated(both)
+    added = set(expand_runs(both)) - set(expand_runs(alone))
+    assert set(expand_runs(alone)) < set(expand_runs(both))
+    assert {r.optimizer for r in added} == {"sgd-m0.9"} and {r.variant for r in added} == {"standard", "batchnorm"}
+    assert len(added) == 2 * 2 * 3 * 2  # 2 variants x 2 lrs x 3 seeds x 2 nets
+    for run in expand_runs(alone):
+        assert train_spec(both, run) == train_spec(alone, run)
+        assert probe_settings(both, run) == probe_settings(alone, run)  # along_update: momentum runs only
+    momentum = sorted(added)[0]
+    assert train_spec(both, momentum)["optimizer"]["momentum"] == 0.9
+    assert probe_settings(both, momentum)["landscape"]["along_update"] is True
+
+
+def test_the_norms_file_adds_todays_normalizations_to_the_quick_config():
+    quick = validated(load("config/quick.yaml"))
+    both = load("config/quick.yaml")
+    update_config(both, load("config/norms.yaml"))
+    both = validated(both)
+    added = set(expand_runs(both)) - set(expand_runs(quick))
+    assert {(r.net, r.variant, r.lr) for r in added} == {(n, v, lr) for n, lr in (("vgg", 0.1), ("dln", 1e-6))
+                                                        for v in ("layernorm", "groupnorm", "weightnorm")}
+    assert set(both["nets"]["dln"]["surface"]["variants"]) == set(VARIANTS)
+    assert both["nets"]["dln"]["surface"]["grid"] == quick["nets"]["dln"]["surface"]["grid"]  # merged, not replaced
+
+
+def test_an_optimizer_that_cannot_be_fails_naming_the_key():
+    config = load("tests/configs/smoke.yaml")
+    config["nets"]["dln"]["runs"][1]["optimizer"] = {"name": "adam"}
+    with pytest.raises(Exception, match="adam"):
+        validated(config)
+    config["nets"]["dln"]["runs"][1]["optimizer"] = {"momentum": 0.0, "nesterov": True}
+    with pytest.raises(ConfigError, match=r"nets.dln.runs\[1\].optimizer: nesterov: true needs a momentum"):
+        validated(config)
+    config["nets"]["dln"]["runs"][1]["optimizer"] = {"momentum": 1.5}
+    with pytest.raises(Exception, match="1.5"):
+        validated(config)
 
 
 def test_a_configfile_replaces_the_paper_config_rather_than_extending_it(tmp_path, snakemake_bin):

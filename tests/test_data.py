@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from bnopt.training.data import (DataError, download_archive, extract_archive, load_image_dataset, prepare_cifar10,
-                        prepare_digits, read_cifar10, _CifarUnpickler)
+from bnopt.training.data import (DataError, download_archive, extract_archive, load_image_dataset,
+                                 prepare_cifar10, prepare_digits, read_cifar10, _CifarUnpickler)
 from cifar_fixture import make_cifar_archive, make_escaping_archive, md5sum, serve_folder
 
 ARCHIVE = "cifar-10-python.tar.gz"

@@ -74,7 +74,19 @@ def test_nothing_changed_schedules_nothing(snakemake_bin, project):
 def test_a_probe_setting_reruns_only_probes_and_what_follows(snakemake_bin, project, tmp_path):
     configfile = changed_config(tmp_path, lambda c: c["nets"]["dln"]["probes"].update(
         landscape={"low": 0.01, "high": 30.0, "points": 6}))
-    assert plan(snakemake_bin, project, configfile) == {"probe": 8, **DOWNSTREAM}  # 4 DLN runs x 2 segments
+    assert plan(snakemake_bin, project, configfile) == {"probe": 16, **DOWNSTREAM}  # 8 DLN runs x 2 segments
+
+
+def test_the_update_direction_flag_reruns_only_the_momentum_runs_probes(snakemake_bin, project, tmp_path):
+    """Under plain SGD the update is -lr grad: only the two momentum runs read the flag."""
+    configfile = changed_config(tmp_path, lambda c: c["nets"]["dln"]["probes"]["landscape"].update(
+        along_update=False))
+    assert plan(snakemake_bin, project, configfile) == {"probe": 4, **DOWNSTREAM}
+
+
+def test_an_optimizer_setting_retrains_only_its_groups_runs(snakemake_bin, project, tmp_path):
+    configfile = changed_config(tmp_path, lambda c: c["nets"]["dln"]["runs"][1]["optimizer"].update(momentum=0.5))
+    assert plan(snakemake_bin, project, configfile) == {"train": 2, "probe": 4, **DOWNSTREAM}
 
 
 def test_editing_the_notebook_or_figure_code_reruns_only_the_report(snakemake_bin, project):
@@ -88,11 +100,11 @@ def test_editing_the_notebook_or_figure_code_reruns_only_the_report(snakemake_bi
     assert plan(snakemake_bin, project) == {}
 
 
-@pytest.mark.parametrize("module", ["norms/__init__.py", "nets/models.py", "training/train.py"])
+@pytest.mark.parametrize("module", ["norms/__init__.py", "nets/models.py", "training/train.py", "training/optim.py"])
 def test_editing_training_code_retrains(snakemake_bin, project, module):
     sources, _ = project
     with edited(sources / "workflow/bnopt" / module, "\n# edited\n"):
-        assert plan(snakemake_bin, project) == {"train": 14, "probe": 20, **SURFACE_JOBS, **DOWNSTREAM}
+        assert plan(snakemake_bin, project) == {"train": 20, "probe": 32, **SURFACE_JOBS, **DOWNSTREAM}
 
 
 def test_editing_one_normalization_retrains_only_its_runs(snakemake_bin, project):
@@ -103,12 +115,19 @@ def test_editing_one_normalization_retrains_only_its_runs(snakemake_bin, project
     with edited(sources / "workflow/bnopt/norms/lp.py", "\n# edited\n"):  # DLN l2 also has a surface
         assert plan(snakemake_bin, project) == {"train": 1, "probe": 2, "surface": 1, "interpolation": 1,
                                                 "surfaces": 1, **DOWNSTREAM}
+    # Today's: the group family is VGG groupnorm and DLN layernorm; weight norm one run of each net.
+    for family in ("group", "weight"):
+        with edited(sources / f"workflow/bnopt/norms/{family}.py", "\n# edited\n"):
+            assert plan(snakemake_bin, project) == {"train": 2, "probe": 4, **DOWNSTREAM}, family
+    # BatchNorm's: every batchnorm and noisy_batchnorm run (VGG 4; DLN 4: 1e-4, the sweep's two, momentum).
+    with edited(sources / "workflow/bnopt/norms/batch.py", "\n# edited\n"):
+        assert plan(snakemake_bin, project)["train"] == 8
 
 
 def test_editing_probe_or_claims_code_does_not_retrain(snakemake_bin, project):
     sources, _ = project
     with edited(sources / "workflow/bnopt/measure/probes.py", "\n# edited\n"):
-        assert plan(snakemake_bin, project) == {"probe": 20, **DOWNSTREAM}
+        assert plan(snakemake_bin, project) == {"probe": 32, **DOWNSTREAM}
     with edited(sources / "workflow/bnopt/analysis/claims.py", "\n# edited\n"):
         assert plan(snakemake_bin, project) == {"claims": 1, "scorecard": 1, "report": 1, "all": 1}
 
@@ -223,9 +242,9 @@ def test_a_second_snakemake_on_the_same_directory_is_refused(snakemake_bin, proj
 def test_a_cosmetic_edit_is_forgiven_with_touch(snakemake_bin, project, tmp_path):
     sources, workdir = _copy(project, tmp_path)
     with edited(sources / "workflow/bnopt/norms/__init__.py", "\n# a comment only\n"):
-        assert plan(snakemake_bin, (sources, workdir)) == {"train": 14, "probe": 20, **SURFACE_JOBS, **DOWNSTREAM}
+        assert plan(snakemake_bin, (sources, workdir)) == {"train": 20, "probe": 32, **SURFACE_JOBS, **DOWNSTREAM}
         # --touch marks the outputs up to date and records the new code fingerprint.
         snakemake(snakemake_bin, workdir, "--touch", repo=sources)
         assert plan(snakemake_bin, (sources, workdir)) == {}
     # The next edit (here: putting the file back) is seen again.
-    assert plan(snakemake_bin, (sources, workdir))["train"] == 14
+    assert plan(snakemake_bin, (sources, workdir))["train"] == 20

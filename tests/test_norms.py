@@ -270,12 +270,13 @@ def _with_random_affine(layer: nn.Module) -> nn.Module:
 @pytest.mark.parametrize("spatial", [True, False])
 def test_layernorm_matches_torch_functional(spatial, mode):
     torch.manual_seed(0)
-    x = torch.randn(6, 8, 5, 5, dtype=torch.float64) * 3 + 1 if spatial else torch.randn(6, 8, dtype=torch.float64) * 3 + 1
+    x = torch.randn((6, 8, 5, 5) if spatial else (6, 8), dtype=torch.float64) * 3 + 1
     layer = _with_random_affine(make_norm("layernorm", 8, spatial, 1, 0).double())
     getattr(layer, mode)()
     mine = _values_and_grads(layer, x, layer.weight, layer.bias)
     if spatial:  # per sample over (C, H, W), a scale and shift per channel
-        ref = _values_and_grads(lambda v: F.group_norm(v, 1, layer.weight, layer.bias, 1e-5), x, layer.weight, layer.bias)
+        ref = _values_and_grads(lambda v: F.group_norm(v, 1, layer.weight, layer.bias, 1e-5), x, layer.weight,
+                                layer.bias)
     else:
         ref = _values_and_grads(lambda v: F.layer_norm(v, (8,), layer.weight, layer.bias, 1e-5), x, layer.weight,
                                 layer.bias)

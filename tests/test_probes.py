@@ -12,8 +12,9 @@ from torch import nn
 
 from bnopt.training.data import prepare_digits
 from bnopt.nets.models import build_model
-from bnopt.measure.probes import (StepEvaluator, cosine, eta_grid, internal_covariate_shift, landscape, lanczos_top_eigenvalue,
-                          layer_param_indices, norm, top_hessian_eigenvalue, weight_indices)
+from bnopt.measure.probes import (StepEvaluator, cosine, eta_grid, internal_covariate_shift, landscape,
+                                  lanczos_top_eigenvalue, layer_param_indices, norm, top_hessian_eigenvalue,
+                                  weight_indices)
 from bnopt.training.problems import dln_problem
 from bnopt.measure.replay import finish_step, measure_step, probe_segment, ReplayMismatch, segment_steps, TABLES
 from bnopt.training.train import CHECKPOINT_NAME, build_problem, build_run, load_checkpoint, run_training, train_step

@@ -52,7 +52,7 @@ def test_report_renders_in_headless_chromium(smoke_run):
     assert [i["alt"] for i in images] == rendered["title"].tolist()
     assert all(i["ok"] for i in images), [i["alt"] for i in images if not i["ok"]]
     assert claim_rows == len(claims) > 0
-    assert matrix_rows == claims["claim"].nunique() == 6
+    assert matrix_rows == claims["claim"].nunique() == 7
     assert order == sorted(order)
     # The smoke config's two-seed pair (VGG standard/batchnorm at 0.1): a verdict per seed, and
     # the matrix shows each row's k/n (n counts the seeds not moot: in 40 steps the standard

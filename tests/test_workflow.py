@@ -28,7 +28,7 @@ def test_smoke_dag_trains_every_run(smoke_run):
     manifests = sorted(workdir.glob("results/*/*/lr~*/seed~*/train/manifest.json"))
     from bnopt.runs import expand_runs
 
-    assert len(manifests) == len(expand_runs(config)) == 14
+    assert len(manifests) == len(expand_runs(config)) == 20
     for path in manifests:
         manifest = json.loads(path.read_text())
         folder = path.parent
@@ -39,8 +39,9 @@ def test_smoke_dag_trains_every_run(smoke_run):
         assert len(metrics) == steps and metrics["step"].tolist() == list(range(steps))
         assert manifest["checkpoint_steps"][-1] == steps
         assert (folder / "checkpoints" / f"step~{steps:06d}.pt").exists()
-        assert (workdir / "logs" / "train" / f"{manifest['run']['net']}/{manifest['run']['variant']}"
-                f"/lr~{manifest['run']['lr']!r}/seed~{manifest['run']['seed']}.log").exists()
+        from bnopt.training.train import run_name
+
+        assert (workdir / "logs" / "train" / f"{run_name(manifest['spec'])}.log").exists()
     assert not any((workdir / "results" / ".resume").glob("**/*.pt"))  # resume state cleaned up
     print(f"smoke DAG: {len(manifests)} runs in {seconds:.1f} s")
 
@@ -83,17 +84,27 @@ def test_smoke_dag_aggregates_tidy_tables_and_checks_the_claims(smoke_run):
     tables = workdir / "results" / "tables"
     runs = pd.read_parquet(tables / "runs.parquet")
     # The run at lr 1 diverges on purpose; the sweep's standard network diverges at its largest lr, 4e-4.
-    assert len(runs) == 14 and runs["diverged"].sum() == 2
+    assert len(runs) == 20 and runs["diverged"].sum() == 2
     assert set(runs.loc[runs["diverged"], "lr"]) == {1.0, 4e-4}
     for name in ("training", "evals", "landscape", "landscape_steps", "ics", "activations", "moments",
                  "curvature"):
         table = pd.read_parquet(tables / f"{name}.parquet")
         assert {"net", "variant", "lr", "seed", "step"} <= set(table.columns), name
         # Every run, even the diverged one; the probe tables lack the sweep's four unprobed runs.
-        expected = 14 if name in ("training", "evals") else 10
-        assert len(table.groupby(["net", "variant", "lr", "seed"])) == expected, name
+        expected = 20 if name in ("training", "evals") else 16
+        assert len(table.groupby(["net", "variant", "lr", "seed", "optimizer"])) == expected, name
     claims = pd.read_csv(tables / "claims.csv")
-    assert set(claims["claim"]) == {1, 2, 3, 4, 5, 6}
+    assert set(claims["claim"]) == {1, 2, 3, 4, 5, 6, 7}
+    # Claim 7 for each of today's normalizations run beside standard and batchnorm.
+    assert set(claims.loc[claims["claim"] == 7, "comparison"]) == {
+        f"{v} vs batchnorm and standard" for v in ("groupnorm", "weightnorm", "layernorm")}
+    # The momentum runs are compared among themselves, in rows of their own.
+    momentum = claims[claims["optimizer"] == "sgd-m0.9"]
+    assert set(momentum["claim"]) == {3, 4} and momentum["comparison"].str.endswith("[sgd-m0.9]").all()
+    steps = pd.read_parquet(tables / "landscape_steps.parquet")
+    measured = steps.groupby("optimizer")["update_effective_beta"].apply(lambda b: np.isfinite(b).all())
+    assert measured.to_dict() == {"sgd": False, "sgd-m0.9": True}  # along the update: the momentum runs only
+    assert (steps.loc[steps["optimizer"] == "sgd-m0.9", "update_cosine"].abs() <= 1 + 1e-9).all()
     # The DLN sweep (2.5e-5, 1e-4, 4e-4) measures claim 6.
     claim_6 = claims[(claims["claim"] == 6) & (claims["net"] == "dln")].iloc[0]
     assert claim_6["n"] == 1 and "grid: 3 shared lrs" in claim_6["numbers"]

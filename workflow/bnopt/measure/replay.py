@@ -20,8 +20,8 @@ import pandas as pd
 import torch
 
 from ..seeding import generator
-from ..training.train import (CHECKPOINT_NAME, build_problem, build_run, checkpoint_steps, device_name, load_checkpoint,
-                    resolve_device, run_columns, run_name, train_step, use_exact_numerics)
+from ..training.train import (CHECKPOINT_NAME, build_problem, build_run, checkpoint_steps, device_name,
+                              load_checkpoint, resolve_device, run_columns, run_name, train_step, use_exact_numerics)
 from .probes import (ActivationRecorder, StepEvaluator, cosine, eta_grid, internal_covariate_shift, landscape,
                      layer_param_indices, norm, top_hessian_eigenvalue, unit_moments, unit_values, weight_indices)
 

@@ -23,9 +23,10 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.nn.utils.parametrizations import weight_norm
 
 from ..nets.models import init_glorot
-from ..norms import LP_ORDERS, VARIANTS
+from ..norms import DEFAULT_GROUPS, LP_ORDERS, VARIANTS, group_count
 from ..norms.channels import channel_view, reduce_dims
 from ..norms.lp import LpNorm, lp_statistic
 from ..seeding import generator
@@ -72,12 +73,16 @@ class EagerNoise(nn.Module):
 
 
 def eager_norm(variant: str, layer: int, seed: int) -> nn.Module:
-    if variant == "standard":
+    if variant in ("standard", "weightnorm"):  # weight norm is on the linear layer (eager_dln)
         return nn.Identity()
     if variant in LP_ORDERS:
         return EagerLpNorm(WIDTH, LP_ORDERS[variant])
     if variant == "batchnorm":
         return nn.BatchNorm1d(WIDTH)
+    if variant == "layernorm":
+        return nn.LayerNorm(WIDTH)
+    if variant == "groupnorm":
+        return nn.GroupNorm(group_count(WIDTH, DEFAULT_GROUPS["dln"]), WIDTH)
     inner = nn.BatchNorm1d(WIDTH) if variant == "noisy_batchnorm" else nn.Identity()
     return EagerNoise(inner, seed, layer)
 
@@ -85,7 +90,8 @@ def eager_norm(variant: str, layer: int, seed: int) -> nn.Module:
 def eager_dln(variant: str, seed: int) -> nn.Sequential:
     layers: list[nn.Module] = []
     for layer in range(1, DEPTH + 1):
-        layers.append(nn.Linear(WIDTH, WIDTH, bias=False))
+        linear = nn.Linear(WIDTH, WIDTH, bias=False)
+        layers.append(weight_norm(linear) if variant == "weightnorm" and layer < DEPTH else linear)
         if layer < DEPTH:
             layers.append(eager_norm(variant, layer, seed))
     return init_glorot(nn.Sequential(*layers), seed)
