@@ -494,92 +494,101 @@ def claim_4(split: SeedTables) -> list[dict]:
     return rows
 
 
-def claim_5(split: SeedTables) -> list[dict]:
+def _trains_rule(net: str) -> str:
+    """The words of claims 5 and 7's "trains about as well as batchnorm"."""
+    return (f"final accuracy within {ACCURACY_SLACK:.0%} of batchnorm's" if net == "vgg"
+            else f"final loss within {LOSS_SLACK}x batchnorm's")
+
+
+def _trains_like_batchnorm(mine: float, batchnorm: float, net: str) -> bool:
+    return mine >= batchnorm - ACCURACY_SLACK if net == "vgg" else mine <= LOSS_SLACK * batchnorm
+
+
+def _against_batchnorm_and_standard(split: SeedTables, claim: int, norms: tuple[str, ...], rule: Callable,
+                                    judge_at: Callable, missing: tuple[str, str]) -> list[dict]:
+    """Claims 5 and 7: a row per net, lr and normalization in `norms` run beside
+    batchnorm and standard; `rule(net)` is its rule's words, `judge_at(net, lr, norm)`
+    its judge; a net with none gets the `missing` (comparison, needs) row."""
     rows = []
     training = split.tables["training"]
     for net in ("vgg", "dln"):
         found = False
-        metric = "accuracy" if net == "vgg" else "loss"
-        train_rule = (f"final accuracy within {ACCURACY_SLACK:.0%} of batchnorm's" if net == "vgg"
-                      else f"final loss within {LOSS_SLACK}x batchnorm's")
-        rule = (f"{train_rule}; median effective beta below standard's; its activations' median distance "
-                "from a Gaussian (KS to the fitted normal) and its median |mu_t+1 - mu_t| (successive "
-                "steps) above batchnorm's")
-        for p in ("l1", "l2", "linf"):
-            for lr in _lrs_with(training, net, [p, "batchnorm", "standard"]):
+        for norm in norms:
+            for lr in _lrs_with(training, net, [norm, "batchnorm", "standard"]):
                 found = True
-
-                def judge(t, p=p, lr=lr, net=net):
-                    mine, bn = (final_value(_runs(t["training"], net, v, lr), metric) for v in (p, "batchnorm"))
-                    trains = mine >= bn - ACCURACY_SLACK if net == "vgg" else mine <= LOSS_SLACK * bn
-                    beta, beta_std = (landscape_summary(_runs(t["landscape_steps"], net, v, lr))["effective beta"]
-                                      for v in (p, "standard"))
-                    shape, shape_bn = (gaussian_distance(_runs(t["activations"], net, v, lr)) for v in (p, "batchnorm"))
-                    kurt, kurt_bn = (excess_kurtosis(_runs(t["activations"], net, v, lr)) for v in (p, "batchnorm"))
-                    drift, drift_bn = (moment_drift(_runs(t["moments"], net, v, lr)) for v in (p, "batchnorm"))
-                    numbers = {f"final {metric} {p}": mine, f"final {metric} batchnorm": bn,
-                               f"effective beta {p}": beta, "effective beta standard": beta_std,
-                               f"distance from Gaussian {p}": shape, "distance from Gaussian batchnorm": shape_bn,
-                               f"|excess kurtosis| {p}": kurt, "|excess kurtosis| batchnorm": kurt_bn,
-                               f"|dmu| {p}": drift, "|dmu| batchnorm": drift_bn}
-                    if any(math.isnan(v) for v in (beta, beta_std, shape, shape_bn, drift, drift_bn)):
-                        return Judgement(None, numbers)
-                    return Judgement(trains and beta < beta_std and shape > shape_bn and drift > drift_bn, numbers,
-                                     _ratio(beta, beta_std))
-
-                rows.append(evaluate(Check(5, net, lr, f"{p} vs batchnorm and standard", (p, "batchnorm", "standard"),
-                                           ("batchnorm", "standard"), rule, f"effective beta, {p} / standard", judge),
-                                     split))
+                rows.append(evaluate(Check(claim, net, lr, f"{norm} vs batchnorm and standard",
+                                           (norm, "batchnorm", "standard"), ("batchnorm", "standard"), rule(net),
+                                           f"effective beta, {norm} / standard", judge_at(net, lr, norm)), split))
         if not found:
-            rows.append(unmeasured(5, net, "l_p vs batchnorm and standard",
-                                   "l1/l2/linf, batchnorm and standard runs at one lr"))
+            rows.append(unmeasured(claim, net, *missing))
     return rows
+
+
+def claim_5(split: SeedTables) -> list[dict]:
+    def rule(net):
+        return (f"{_trains_rule(net)}; median effective beta below standard's; its activations' median distance "
+                "from a Gaussian (KS to the fitted normal) and its median |mu_t+1 - mu_t| (successive steps) above "
+                "batchnorm's")
+
+    def judge_at(net, lr, p):
+        def judge(t):
+            metric = "accuracy" if net == "vgg" else "loss"
+            mine, bn = (final_value(_runs(t["training"], net, v, lr), metric) for v in (p, "batchnorm"))
+            beta, beta_std = (landscape_summary(_runs(t["landscape_steps"], net, v, lr))["effective beta"]
+                              for v in (p, "standard"))
+            shape, shape_bn = (gaussian_distance(_runs(t["activations"], net, v, lr)) for v in (p, "batchnorm"))
+            kurt, kurt_bn = (excess_kurtosis(_runs(t["activations"], net, v, lr)) for v in (p, "batchnorm"))
+            drift, drift_bn = (moment_drift(_runs(t["moments"], net, v, lr)) for v in (p, "batchnorm"))
+            numbers = {f"final {metric} {p}": mine, f"final {metric} batchnorm": bn,
+                       f"effective beta {p}": beta, "effective beta standard": beta_std,
+                       f"distance from Gaussian {p}": shape, "distance from Gaussian batchnorm": shape_bn,
+                       f"|excess kurtosis| {p}": kurt, "|excess kurtosis| batchnorm": kurt_bn,
+                       f"|dmu| {p}": drift, "|dmu| batchnorm": drift_bn}
+            if any(math.isnan(v) for v in (beta, beta_std, shape, shape_bn, drift, drift_bn)):
+                return Judgement(None, numbers)
+            ok = (_trains_like_batchnorm(mine, bn, net) and beta < beta_std and shape > shape_bn
+                  and drift > drift_bn)
+            return Judgement(ok, numbers, _ratio(beta, beta_std))
+        return judge
+
+    return _against_batchnorm_and_standard(split, 5, ("l1", "l2", "linf"), rule, judge_at,
+                                           ("l_p vs batchnorm and standard",
+                                            "l1/l2/linf, batchnorm and standard runs at one lr"))
 
 
 def claim_7(split: SeedTables) -> list[dict]:
     """Claim 5's form for each of MODERN_NORMS: trains about as well as batchnorm, and
     smoother than standard by both landscape measures that claim 4 compares."""
-    rows = []
-    training = split.tables["training"]
-    for net in ("vgg", "dln"):
-        found = False
-        metric = "accuracy" if net == "vgg" else "loss"
-        train_rule = (f"final accuracy within {ACCURACY_SLACK:.0%} of batchnorm's" if net == "vgg"
-                      else f"final loss within {LOSS_SLACK}x batchnorm's")
-        rule = (f"{train_rule}; medians over probe steps: effective beta and gradient-change range below "
+    def rule(net):
+        return (f"{_trains_rule(net)}; medians over probe steps: effective beta and gradient-change range below "
                 "standard's")
-        for norm in MODERN_NORMS:
-            for lr in _lrs_with(training, net, [norm, "batchnorm", "standard"]):
-                found = True
 
-                def judge(t, norm=norm, lr=lr, net=net):
-                    mine, bn, std = (final_value(_runs(t["training"], net, v, lr), metric)
-                                     for v in (norm, "batchnorm", "standard"))
-                    trains = mine >= bn - ACCURACY_SLACK if net == "vgg" else mine <= LOSS_SLACK * bn
-                    numbers = {f"final {metric} {norm}": mine, f"final {metric} batchnorm": bn,
-                               f"final {metric} standard": std}
-                    probed = [_runs(t["landscape_steps"], net, v, lr) for v in (norm, "standard")]
-                    if any(p.empty for p in probed):  # trained without probes (a run group's probe: false)
-                        return Judgement(None, numbers)
-                    smooth, smooth_std = (landscape_summary(p) for p in probed)
-                    numbers |= {
-                               f"effective beta {norm}": smooth["effective beta"],
-                               "effective beta standard": smooth_std["effective beta"],
-                               f"gradient-change range {norm}": smooth["gradient-change range"],
-                               "gradient-change range standard": smooth_std["gradient-change range"]}
-                    if any(math.isnan(v) for v in (mine, bn, *smooth.values(), *smooth_std.values())):
-                        return Judgement(None, numbers)
-                    smoother = all(smooth[k] < smooth_std[k] for k in ("effective beta", "gradient-change range"))
-                    return Judgement(trains and smoother, numbers,
-                                     _ratio(smooth["effective beta"], smooth_std["effective beta"]))
+    def judge_at(net, lr, norm):
+        def judge(t):
+            metric = "accuracy" if net == "vgg" else "loss"
+            mine, bn, std = (final_value(_runs(t["training"], net, v, lr), metric)
+                             for v in (norm, "batchnorm", "standard"))
+            numbers = {f"final {metric} {norm}": mine, f"final {metric} batchnorm": bn,
+                       f"final {metric} standard": std}
+            probed = [_runs(t["landscape_steps"], net, v, lr) for v in (norm, "standard")]
+            if any(p.empty for p in probed):  # trained without probes (a run group's probe: false)
+                return Judgement(None, numbers)
+            smooth, smooth_std = (landscape_summary(p) for p in probed)
+            numbers |= {f"effective beta {norm}": smooth["effective beta"],
+                        "effective beta standard": smooth_std["effective beta"],
+                        f"gradient-change range {norm}": smooth["gradient-change range"],
+                        "gradient-change range standard": smooth_std["gradient-change range"]}
+            if any(math.isnan(v) for v in (mine, bn, *smooth.values(), *smooth_std.values())):
+                return Judgement(None, numbers)
+            smoother = all(smooth[k] < smooth_std[k] for k in ("effective beta", "gradient-change range"))
+            return Judgement(_trains_like_batchnorm(mine, bn, net) and smoother, numbers,
+                             _ratio(smooth["effective beta"], smooth_std["effective beta"]))
+        return judge
 
-                rows.append(evaluate(Check(7, net, lr, f"{norm} vs batchnorm and standard",
-                                           (norm, "batchnorm", "standard"), ("batchnorm", "standard"), rule,
-                                           f"effective beta, {norm} / standard", judge), split))
-        if not found:
-            rows.append(unmeasured(7, net, "layernorm/groupnorm/weightnorm vs batchnorm and standard",
-                                   "layernorm, groupnorm or weightnorm runs beside batchnorm and standard at one lr"))
-    return rows
+    return _against_batchnorm_and_standard(split, 7, MODERN_NORMS, rule, judge_at,
+                                           ("layernorm/groupnorm/weightnorm vs batchnorm and standard",
+                                            "layernorm, groupnorm or weightnorm runs beside batchnorm and standard "
+                                            "at one lr"))
 
 
 def check_claims(training: pd.DataFrame, landscape_steps: pd.DataFrame, ics: pd.DataFrame,
