@@ -18,7 +18,8 @@ import seaborn as sns  # noqa: E402
 
 VARIANT_ORDER = ["standard", "batchnorm", "noisy_batchnorm", "noisy_standard", "l1", "l2", "linf", "layernorm",
                  "groupnorm", "weightnorm"]
-PALETTE = dict(zip(VARIANT_ORDER, sns.color_palette("colorblind", len(VARIANT_ORDER))))
+# colorblind's ten colours, but its tenth (light blue) reads as standard's blue: weight norm is black.
+PALETTE = dict(zip(VARIANT_ORDER, [*sns.color_palette("colorblind", len(VARIANT_ORDER) - 1), (0.0, 0.0, 0.0)]))
 SMOOTHING = 0.02  # rolling window for per-step curves, as a fraction of the run's steps
 
 
