@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
 
-
 from .norms import VARIANT_SETTINGS
 from .training.optim import PAPER_TOKEN, optimizer_token, resolved
 

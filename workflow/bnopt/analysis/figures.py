@@ -605,7 +605,8 @@ def optimizer_comparison(training: pd.DataFrame, steps: pd.DataFrame, net: str, 
             runs = train[(train["variant"] == variant) & (train["optimizer"] == token)].sort_values(["seed", "step"])
             if runs.empty:
                 continue
-            smoothed = pd.concat([run.assign(smoothed=_smooth(run, metric).to_numpy()) for _, run in runs.groupby("seed")])
+            smoothed = pd.concat([run.assign(smoothed=_smooth(run, metric).to_numpy())
+                                  for _, run in runs.groupby("seed")])
             summary = across_seeds(smoothed, "step", "smoothed")
             axes[0].plot(summary.index, summary["median"], style, color=PALETTE[variant], label=label, lw=1.4)
             mine = probed[(probed["variant"] == variant) & (probed["optimizer"] == token)] if len(probed) else probed

@@ -678,6 +678,8 @@ def _optimizer_summary(t: dict, net: str, lr: float, variants: list[str], tokens
 
 
 ALL_VARIANTS = figures.VARIANT_ORDER
+TODAYS = (" Beyond the paper: LayerNorm, GroupNorm and weight normalization where the config runs them "
+          "(claim 7).")
 CATALOGUE = [
     Spec("fig01_training_vgg", "Fig. 1a-b: VGG training and test accuracy, standard vs BN",
          "Paper: with BN, VGG trains faster, and at lr 0.5 the standard network does not train at all.", _fig1),
@@ -701,12 +703,12 @@ CATALOGUE = [
          "effective beta-smoothness is lower and steadier.", _landscape("vgg", ["standard", "batchnorm"], 4)),
     Spec("fig05_training_lp_vgg", "Fig. 5: VGG training with l_p (and today's) normalizations",
          "Paper: l1, l2 and l_inf normalization train about as well as BN (and better than the standard "
-         "network). Beyond the paper: LayerNorm, GroupNorm and weight normalization where the config runs them (claim 7).", _fig5("vgg")),
+         "network)." + TODAYS, _fig5("vgg")),
     Spec("fig05_training_lp_dln", "Fig. 5: DLN training with l_p (and today's) normalizations",
-         "Paper: in the DLN too, the l_p normalizations train about as well as BN. Beyond the paper: LayerNorm, GroupNorm and weight normalization where the config runs them (claim 7).", _fig5("dln")),
+         "Paper: in the DLN too, the l_p normalizations train about as well as BN." + TODAYS, _fig5("dln")),
     Spec("fig06_activations_lp_vgg", "Fig. 6: activation distributions under every normalization",
          "Paper: the l_p normalizations' activations are not Gaussian-like and do not stabilize the "
-         "distributions, yet those networks train as well as BN. Beyond the paper: LayerNorm, GroupNorm and weight normalization where the config runs them (claim 7).", _fig6),
+         "distributions, yet those networks train as well as BN." + TODAYS, _fig6),
     Spec("fig08_moment_drift_vgg", "Fig. 8: moment drift, standard vs BN vs noisy BN",
          "Paper: noisy BN's per-unit mean and variance change far more between steps than the standard "
          "network's; BN's change least.", _fig8),
@@ -721,9 +723,9 @@ CATALOGUE = [
          _fig11("dln")),
     Spec("fig12_landscape_all_vgg", "Fig. 12: VGG landscape under every normalization",
          "Paper: every normalization smooths the landscape like BN: lower loss and gradient-change ranges "
-         "and a lower effective beta than the standard network. Beyond the paper: LayerNorm, GroupNorm and weight normalization where the config runs them (claim 7).", _landscape("vgg", ALL_VARIANTS, 5, 7)),
+         "and a lower effective beta than the standard network." + TODAYS, _landscape("vgg", ALL_VARIANTS, 5, 7)),
     Spec("fig13_landscape_all_dln", "Fig. 13: DLN landscape under every normalization",
-         "Paper: in the DLN too, every normalization smooths the landscape like BN. Beyond the paper: LayerNorm, GroupNorm and weight normalization where the config runs them (claim 7).",
+         "Paper: in the DLN too, every normalization smooths the landscape like BN." + TODAYS,
          _landscape("dln", ALL_VARIANTS, 5, 7)),
     Spec("lr_sensitivity_vgg", "Learning-rate sensitivity, VGG",
          "Paper (section 3.1) and the blog post: BN trains over a broader range of (and thus larger) learning "
