@@ -586,45 +586,48 @@ def interpolation_curves(line: pd.DataFrame, net: str) -> plt.Figure:
 OPTIMIZER_STYLES = ["-", "--", ":", "-."]  # the paper's SGD solid, then each other optimizer in turn
 
 
-def optimizer_comparison(training: pd.DataFrame, steps: pd.DataFrame, net: str, lr: float,
+def optimizer_comparison(training: pd.DataFrame, steps: pd.DataFrame, net: str, lrs: list[float],
                          variants: list[str], tokens: list[str]) -> plt.Figure:
-    """Beyond the paper: the same variants under each optimizer at one lr. Left: the
-    training curve (VGG smoothed accuracy, DLN loss); middle: the effective beta along
-    the gradient (the paper's direction); right: along the update each optimizer took
-    (where measured). Colour = variant, line style = optimizer; medians over seeds."""
+    """Beyond the paper: the same variants under each optimizer, one row per lr. Left:
+    the training curve (VGG smoothed accuracy, DLN loss); middle: the effective beta
+    along the gradient (the paper's direction); right: along the update each optimizer
+    took (where measured). Colour = variant, line style = optimizer; medians over seeds."""
     _style()
-    train = at_lrs(training[training["net"] == net], [lr])
-    probed = at_lrs(steps[steps["net"] == net], [lr]) if len(steps) else steps
+    update = ("update_effective_beta" in steps
+              and np.isfinite(steps.loc[steps["net"] == net, "update_effective_beta"].astype(float)).any())
+    columns = 3 if update else 2
+    fig, axes = plt.subplots(len(lrs), columns, figsize=(4.5 * columns, 3.5 * len(lrs)), squeeze=False)
     metric = "accuracy" if net == "vgg" else "loss"
-    update = "update_effective_beta" in probed and np.isfinite(probed["update_effective_beta"].astype(float)).any()
-    fig, axes = plt.subplots(1, 3 if update else 2, figsize=(13.5 if update else 9.5, 3.6), squeeze=False)
-    axes = axes[0]
-    for variant in _variants(train, variants):
-        for token, style in zip(tokens, OPTIMIZER_STYLES):
-            label = f"{variant}, {token}"
-            runs = train[(train["variant"] == variant) & (train["optimizer"] == token)].sort_values(["seed", "step"])
-            if runs.empty:
-                continue
-            smoothed = pd.concat([run.assign(smoothed=_smooth(run, metric).to_numpy())
-                                  for _, run in runs.groupby("seed")])
-            summary = across_seeds(smoothed, "step", "smoothed")
-            axes[0].plot(summary.index, summary["median"], style, color=PALETTE[variant], label=label, lw=1.4)
-            mine = probed[(probed["variant"] == variant) & (probed["optimizer"] == token)] if len(probed) else probed
-            for ax, column in zip(axes[1:], ["effective_beta", "update_effective_beta"]):
-                if len(mine) and column in mine:
-                    beta = across_seeds(mine, "step", column)
-                    ax.plot(beta.index, beta["median"], style, color=PALETTE[variant], marker=".", lw=1.2)
-    axes[0].set_ylabel(f"training {metric} (smoothed)")
-    if net == "dln":
-        axes[0].set_yscale("log")
-    axes[0].set_title(f"{net.upper()}, lr = {lr:g}")
-    titles = ["effective beta along -grad (the paper's)", "effective beta along the update taken"]
-    for ax, title in zip(axes[1:], titles):
-        ax.set_title(title)
-        ax.set_yscale("log")
-        ax.set_ylabel("max over eta of beta_eta")
-    for ax in axes:
-        ax.set_xlabel("step")
+    for row, lr in zip(axes, lrs):
+        train = at_lrs(training[training["net"] == net], [lr])
+        probed = at_lrs(steps[steps["net"] == net], [lr]) if len(steps) else steps
+        for variant in _variants(train, variants):
+            for token, style in zip(tokens, OPTIMIZER_STYLES):
+                runs = train[(train["variant"] == variant) & (train["optimizer"] == token)]
+                runs = runs.sort_values(["seed", "step"])
+                if runs.empty:
+                    continue
+                smoothed = pd.concat([run.assign(smoothed=_smooth(run, metric).to_numpy())
+                                      for _, run in runs.groupby("seed")])
+                summary = across_seeds(smoothed, "step", "smoothed")
+                row[0].plot(summary.index, summary["median"], style, color=PALETTE[variant], lw=1.4,
+                            label=f"{variant}, {token}")
+                mine = (probed[(probed["variant"] == variant) & (probed["optimizer"] == token)] if len(probed)
+                        else probed)
+                for ax, column in zip(row[1:], ["effective_beta", "update_effective_beta"]):
+                    if len(mine) and column in mine:
+                        beta = across_seeds(mine, "step", column)
+                        ax.plot(beta.index, beta["median"], style, color=PALETTE[variant], marker=".", lw=1.2)
+        row[0].set_ylabel(f"training {metric} (smoothed)")
+        if net == "dln":
+            row[0].set_yscale("log")
+        row[0].set_title(f"{net.upper()}, lr = {lr:g}")
+        for ax, title in zip(row[1:], ["effective beta along -grad (the paper's)", "effective beta along the update"]):
+            ax.set_title(f"{title}, lr = {lr:g}", fontsize=10)
+            ax.set_yscale("log")
+            ax.set_ylabel("max over eta of beta_eta")
+        for ax in row:
+            ax.set_xlabel("step")
     fig.tight_layout()
     _legend(fig)
     return fig

@@ -637,10 +637,9 @@ def _optimizers(net):
         if not shared:
             raise figures.NoData(f"needs {net} runs of standard and batchnorm under the paper's SGD and under "
                                  f"{others[0]} at one common learning rate")
-        lr = next((p for p in PAPER_LRS[net] if any(math.isclose(p, s) for s in shared)), shared[0])
         shown = [PAPER_TOKEN, *others]
-        fig = figures.optimizer_comparison(t["training"], t["landscape_steps"], net, lr, variants, shown)
-        return fig, _optimizer_summary(t, net, lr, variants, shown)
+        fig = figures.optimizer_comparison(t["training"], t["landscape_steps"], net, shared, variants, shown)
+        return fig, "".join(_optimizer_summary(t, net, lr, variants, shown) for lr in shared)
     return draw
 
 
@@ -660,7 +659,9 @@ def _optimizer_summary(t: dict, net: str, lr: float, variants: list[str], tokens
                 continue
             finals = [claims.final_value(run, metric) for _, run in runs.groupby("seed")]
             probed = claims._runs(steps[steps["net"] == net], net, variant, lr) if len(steps) else steps
-            text = f"{variant} with {token}: final {metric} {_fmt(float(np.median(finals)))}"
+            diverged = claims._runs(of_optimizer(t["runs"], token), net, variant, lr)["diverged"].sum()
+            text = (f"{variant} with {token}: final {metric} {_fmt(float(np.median(finals)))}"
+                    + (f" ({diverged} of {len(finals)} seeds diverged)" if diverged else ""))
             if len(probed):
                 text += f", effective beta {_fmt(float(probed['effective_beta'].median()))}"
                 update = probed["update_effective_beta"].astype(float) if "update_effective_beta" in probed else None
@@ -671,7 +672,8 @@ def _optimizer_summary(t: dict, net: str, lr: float, variants: list[str], tokens
     claims_rows = t.get("claims")
     verdicts = ""
     if claims_rows is not None and "optimizer" in claims_rows:
-        mine = claims_rows[(claims_rows["net"] == net) & (claims_rows["optimizer"].isin(tokens[1:]))]
+        mine = claims_rows[(claims_rows["net"] == net) & (claims_rows["optimizer"].isin(tokens[1:]))
+                           & np.isclose(claims_rows["lr"].astype(float), lr)]
         verdicts = "".join(f" Claim {int(r.claim)} ({r.comparison}): {r.verdict}"
                            + (f" ({r.holds_in})" if r.n else "") + "." for r in mine.itertuples())
     return (f" This run, lr {lr:g} (medians over seeds and probe steps): " + "; ".join(parts) + "." + verdicts)
