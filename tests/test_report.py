@@ -97,9 +97,15 @@ def test_every_figure_is_drawn_or_skipped_with_a_reason(smoke_run):
             assert row["caption"].startswith(("Paper", "Not in the paper:")) and "This run" in row["caption"]
         else:
             assert row["reason"] and not (figures / f"{stem}.png").exists()
-    # The smoke config has no VGG l_p runs: Fig. 5 (VGG) and Fig. 6 say so.
-    assert index.loc["fig06_activations_lp_vgg", "status"] == "skipped"
-    assert "l_p normalization" in index.loc["fig05_training_lp_vgg", "reason"]
+    # The smoke config's VGG has no l_p runs but two of today's normalizations: Fig. 5 and 6 show
+    # those, with claim 7's verdicts; it has no VGG momentum runs: that figure says how to add them.
+    for stem in ("fig05_training_lp_vgg", "fig06_activations_lp_vgg", "fig12_landscape_all_vgg"):
+        assert index.loc[stem, "status"] == "rendered", stem
+    assert "groupnorm" in index.loc["fig05_training_lp_vgg", "caption"]
+    assert "Claim 7 in the claims table: vgg lr 0.1, groupnorm vs batchnorm and standard" in \
+        index.loc["fig12_landscape_all_vgg", "caption"]
+    assert "optimizer: {momentum: 0.9}" in index.loc["optimizers_vgg", "reason"]
+    assert "batchnorm with sgd-m0.9" in index.loc["optimizers_dln", "caption"]
     # Its diverged DLN run is drawn and named, not dropped.
     assert "standard at lr 1 (seed 0) diverged at step" in index.loc["curvature_dln", "caption"]
 

@@ -751,7 +751,7 @@ CATALOGUE = [
     Spec("interpolation_dln", "Beyond the paper: DLN loss from the initial to the trained weights",
          "Not in the paper: the 1D line, as for VGG.", _interpolation("dln")),
     Spec("optimizers_vgg", "Beyond the paper: VGG under SGD with momentum",
-         "Not in the paper, which trains with plain SGD: the same networks trained with another optimizer "
+         "Not in the paper: it trains with plain SGD; here the same networks trained with another optimizer "
          "(momentum 0.9 in config/extensions.yaml). Does BN still train faster, and is its landscape still "
          "smoother, along the gradient and along the step the optimizer actually takes?", _optimizers("vgg"),
          every_optimizer=True),
