@@ -349,6 +349,9 @@ def gradient_change_vs_eta(landscape_table: pd.DataFrame, net: str, lr: float,
     return fig
 
 
+HISTOGRAMS_PER_ROW = 4
+
+
 def activation_histograms(activations: pd.DataFrame, net: str, lr: float, layers: list[int],
                           variants: list[str] | None = ("standard", "batchnorm", "noisy_batchnorm"),
                           bins: int = 60) -> plt.Figure:
@@ -363,13 +366,20 @@ def activation_histograms(activations: pd.DataFrame, net: str, lr: float, layers
     table = table[table["seed"] == table.groupby("variant")["seed"].transform("min")]
     shown = _variants(table, list(variants) if variants else None)
     present = sorted(set(table["layer"]))
-    # One row per variant and one column per layer; a single layer puts the variants side by side.
+    # One row per variant and one column per layer; a single layer puts the variants side by
+    # side, HISTOGRAMS_PER_ROW to a row (every normalization would make one row too wide to read).
     side_by_side = len(present) == 1
-    rows, columns = (1, len(shown)) if side_by_side else (len(shown), len(present))
+    if side_by_side:
+        columns = min(len(shown), HISTOGRAMS_PER_ROW)
+        rows = -(-len(shown) // columns)
+    else:
+        rows, columns = len(shown), len(present)
     fig, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 3.0 * rows), squeeze=False)
+    for ax in axes.flat[len(shown):] if side_by_side else []:
+        ax.set_axis_off()
     for i, variant in enumerate(shown):
         for j, layer in enumerate(present):
-            ax = axes[j, i] if side_by_side else axes[i, j]
+            ax = axes[i // columns, i % columns] if side_by_side else axes[i, j]
             sub = table[(table["variant"] == variant) & (table["layer"] == layer)]
             if sub.empty:
                 ax.set_axis_off()
