@@ -13,7 +13,7 @@ from workflow_helpers import job_counts
 
 from bnopt.norms import VARIANTS
 from bnopt.runs import (ConfigError, Run, check_config, check_numbers_as_text, expand_runs, find_run, lr_grid,
-                        lr_token, probe_settings, probed_runs, train_spec)
+                        lr_token, probe_settings, probed_runs, train_spec, train_stacks)
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
@@ -289,7 +289,11 @@ def test_a_configfile_replaces_the_paper_config_rather_than_extending_it(tmp_pat
     assert "results/dln/" in done.stdout and "results/vgg/" not in done.stdout
     paper = subprocess.run(base, capture_output=True, text=True, timeout=300)
     assert paper.returncode == 0, paper.stderr[-3000:]
-    assert job_counts(paper.stdout)["train"] == len(expand_runs(validated(load("config/config.yaml"))))
+    paper_config = validated(load("config/config.yaml"))
+    counts = job_counts(paper.stdout)
+    vgg = [run for run in expand_runs(paper_config) if run.net == "vgg"]
+    assert counts["train"] == len(vgg) and counts["train_stack"] == len(train_stacks(paper_config))
+    assert sum(len(stack.runs) for stack in train_stacks(paper_config)) == len(expand_runs(paper_config)) - len(vgg)
 
 
 @pytest.mark.parametrize("change, named", [

@@ -17,7 +17,9 @@ from bnopt.measure.probes import (StepEvaluator, cosine, eta_grid, internal_cova
                                   weight_indices)
 from bnopt.training.problems import dln_problem
 from bnopt.measure.replay import finish_step, measure_step, probe_segment, ReplayMismatch, segment_steps, TABLES
-from bnopt.training.train import CHECKPOINT_NAME, build_problem, build_run, load_checkpoint, run_training, train_step
+from bnopt.training.checkpoints import CHECKPOINT_NAME, load_checkpoint
+from bnopt.training.engine import build_problem, build_run, train_step
+from bnopt.training.train import run_training
 
 
 class Quadratic(nn.Module):

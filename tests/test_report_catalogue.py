@@ -90,23 +90,30 @@ def test_a_diverged_run_does_not_flatten_the_landscape_axes():
     assert unclipped.axes[0].get_ylim()[1] > 1e29
 
 
-def test_a_figure_sees_its_nets_own_optimizer_unless_it_asks_for_every_one(tmp_path):
-    """The paper's figures compare plain-SGD runs only; a momentum run at the same
-    variant, lr and seed must not be pooled with them."""
-    training = pd.DataFrame([dict(net="dln", variant="batchnorm", lr=1e-6, seed=0, optimizer=opt)
-                             for opt in ("sgd", "sgd-m0.9")])
+def test_a_figure_sees_its_nets_own_recipe_unless_it_asks_for_every_optimizer(tmp_path):
+    """The paper's figures compare runs of one recipe only: a momentum run, or a run of
+    another initialization or loss, at the same variant, lr and seed must not be pooled
+    with them; the optimizer figures see every optimizer of the net's own init and loss."""
+    recipes = [("sgd", "glorot_uniform", "half_sum", ""), ("sgd-m0.9", "glorot_uniform", "half_sum", "sgd-m0.9"),
+               ("sgd", "glorot_normal", "sum", "glorot_normal+sum")]
+    training = pd.DataFrame([dict(net="dln", variant="batchnorm", lr=1e-6, seed=0, optimizer=opt, init=init,
+                                  objective=loss, recipe=recipe) for opt, init, loss, recipe in recipes])
     seen = {}
 
     def spy(name, every):
         def draw(t, config):
-            seen[name] = sorted(t["training"]["optimizer"])
+            seen[name] = sorted(t["training"]["recipe"])
             raise figures.NoData("spied")
         return report.Spec(f"{name}_dln", name, "", draw, every_optimizer=every)
 
     config = {"nets": {"dln": {}}}
     report.render_all({"training": training}, config, tmp_path, [spy("own", False), spy("every", True)])
-    assert seen == {"own": ["sgd"], "every": ["sgd", "sgd-m0.9"]}
+    assert seen == {"own": [""], "every": ["", "sgd-m0.9"]}
     # A net whose own optimizer is momentum: its figures show the momentum runs.
     report.render_all({"training": training}, {"nets": {"dln": {"optimizer": {"momentum": 0.9}}}}, tmp_path,
                       [spy("own", False)])
     assert seen["own"] == ["sgd-m0.9"]
+    # A net whose own init and loss are another reading of the paper: those runs.
+    report.render_all({"training": training}, {"nets": {"dln": {"init": "glorot_normal", "loss": "sum"}}},
+                      tmp_path, [spy("own", False), spy("every", True)])
+    assert seen == {"own": ["glorot_normal+sum"], "every": ["glorot_normal+sum"]}

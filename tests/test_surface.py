@@ -16,7 +16,8 @@ from bnopt.training.problems import dln_problem
 from bnopt.measure.surface import (SurfaceEvaluator, barrier, directions, evaluation_set, filter_normalize,
                                    grid_axis, interpolation_line, rise, row_blocks, surface_block, surface_rows,
                                    weight_positions)
-from bnopt.training.train import build_run, run_training, train_step
+from bnopt.training.engine import build_run, train_step
+from bnopt.training.train import run_training
 
 SETTINGS = dict(grid=5, radius=1.0, samples=64, rows_per_job=2, interpolation=[-0.5, 1.5], interpolation_points=5)
 

@@ -13,7 +13,8 @@ import torch
 
 from bnopt.training.data import prepare_digits
 from bnopt.training.problems import BatchSampler, make_dln_data
-from bnopt.training.train import CHECKPOINT_NAME, checkpoint_steps, load_checkpoint, run_training
+from bnopt.training.checkpoints import CHECKPOINT_NAME, checkpoint_steps, load_checkpoint
+from bnopt.training.train import run_training
 
 VGG_SPEC = dict(net="vgg", variant="noisy_batchnorm", lr=0.1, seed=0, steps=12, batch_size=32, eval_every=5,
                 checkpoint_every=4, model=dict(arch="vgg11", width=0.0625), dataset="digits")

@@ -20,7 +20,14 @@ def snakemake(snakemake_bin, workdir, *args, configfile=SMOKE, timeout=900, chec
 
 
 def job_counts(output: str) -> dict[str, int]:
-    """Snakemake's "Job stats" table, as {rule: count} ({} when nothing is to be done)."""
+    """Snakemake's "Job stats" table, as {rule: count} ({} when nothing is to be done).
+    The rules of DLN stacks (train_stack_3, probe_stack_0, ...: one rule per stack) count
+    together, as "train_stack" and "probe_stack"."""
     table = output.split("Job stats:", 1)[1] if "Job stats:" in output else ""
     table = table.split("\n\n", 1)[0]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m.group(1) != "total"}
+    counts: dict[str, int] = {}
+    for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M):
+        if m.group(1) != "total":
+            rule = re.sub(r"^(train_stack|probe_stack)_\d+$", r"\1", m.group(1))
+            counts[rule] = counts.get(rule, 0) + int(m.group(2))
+    return counts

@@ -67,7 +67,8 @@ def time_jobs(resolved: str, device: str, steps: int, n_train: int, n_test: int,
     import torch
 
     from bnopt.measure.replay import probe_segment
-    from bnopt.training.train import build_problem, build_run, resolve_device, run_training
+    from bnopt.training.engine import build_problem, build_run
+    from bnopt.training.train import resolve_device, run_training
 
     plan = json.loads(Path(resolved).read_text())
     probes, full = plan["probes"], next(iter(plan["specs"].values()))

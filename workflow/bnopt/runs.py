@@ -4,19 +4,25 @@ A net's ``runs`` is a union of products (variants x lrs x seeds), so a config ca
 train every variant at one learning rate and only two of them at others. Paths
 carry the parameters (``results/vgg/batchnorm/lr~0.1/seed~0/``): results of old
 settings stay beside new ones, and adding a learning rate only adds jobs. A run whose
-optimizer is not the paper's plain SGD carries its token after the variant
-(``results/vgg/batchnorm+sgd-m0.9/lr~0.1/seed~0/``).
+recipe (optimizer, initialization, loss: bnopt.training.recipe) is not the default
+carries its token after the variant (``results/vgg/batchnorm+sgd-m0.9/lr~0.1/seed~0/``,
+``results/dln/standard+glorot_normal+sum/lr~1e-06/seed~0/``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
 
+from .measure.replay import segment_steps
+from .nets.models import DEFAULT_INIT
 from .norms import VARIANT_SETTINGS
 from .training.optim import PAPER_TOKEN, optimizer_token, resolved
+from .training.problems import DEFAULT_LOSS
+from .training.recipe import LOSSES, recipe_token
 
 # The run-spec keys that a net's config section passes on to training.
 SCHEDULE_KEYS = ("steps", "batch_size", "eval_every", "checkpoint_every", "model")
@@ -29,16 +35,27 @@ class Run:
     lr: float
     seed: int
     optimizer: str = PAPER_TOKEN  # the optimizer's token (bnopt.training.optim.optimizer_token)
+    init: str = DEFAULT_INIT
+    loss: str = ""  # "" = the net's default (bnopt.training.problems.DEFAULT_LOSS)
+
+    def __post_init__(self):
+        if not self.loss:
+            object.__setattr__(self, "loss", DEFAULT_LOSS[self.net])
 
     @property
     def lr_token(self) -> str:
         return lr_token(self.lr)
 
     @property
+    def recipe(self) -> str:
+        """The token of the run's recipe ("" for the default one; bnopt.training.recipe)."""
+        return recipe_token(self.net, self.optimizer, self.init, self.loss)
+
+    @property
     def variant_folder(self) -> str:
         """The variant's folder (the path's {variant} wildcard): the variant, and its
-        optimizer's token after a ``+`` unless it is the paper's plain SGD."""
-        return self.variant if self.optimizer == PAPER_TOKEN else f"{self.variant}+{self.optimizer}"
+        recipe's token after a ``+`` unless it is the default recipe."""
+        return f"{self.variant}+{self.recipe}" if self.recipe else self.variant
 
     @property
     def path(self) -> str:
@@ -83,12 +100,34 @@ def optimizer_settings(section: dict, group: dict) -> dict:
     return resolved({**section.get("optimizer", {}), **group.get("optimizer", {})})
 
 
+def group_init(section: dict, group: dict) -> str:
+    """A run group's initialization: its own ``init``, else the net's, else Glorot uniform."""
+    return group.get("init", section.get("init", DEFAULT_INIT))
+
+
+def group_loss(net: str, section: dict, group: dict) -> str:
+    """A run group's loss: its own ``loss``, else the net's, else the net's default."""
+    return group.get("loss", section.get("loss", DEFAULT_LOSS[net]))
+
+
+def group_recipe(net: str, section: dict, group: dict) -> dict:
+    """The recipe fields of a group's runs (:class:`Run`'s optimizer, init, loss)."""
+    return dict(optimizer=optimizer_token(optimizer_settings(section, group)), init=group_init(section, group),
+                loss=group_loss(net, section, group))
+
+
+def own_recipe(config: dict, net: str) -> str:
+    """The recipe token of the net's own settings (its optimizer, init and loss, no
+    group's): the runs a figure shows unless it compares recipes."""
+    return Run(net, "standard", 1.0, 0, **group_recipe(net, config["nets"][net], {})).recipe
+
+
 def _group_runs(config: dict):
     for net, section in config["nets"].items():
         for _, group in run_groups(section):
-            token = optimizer_token(optimizer_settings(section, group))
+            recipe = group_recipe(net, section, group)
             for variant, lr, seed in product(group["variants"], lr_grid(group["lrs"]), group.get("seeds", [0])):
-                yield group, Run(net, variant, lr, int(seed), token)
+                yield group, Run(net, variant, lr, int(seed), **recipe)
 
 
 def expand_runs(config: dict) -> list[Run]:
@@ -113,7 +152,7 @@ def _selected(chosen: dict) -> set[tuple[str, float, int]]:
 
 def surface_runs(config: dict) -> list[tuple[Run, int]]:
     """(run, step) for every surface the config asks for: the configured runs of the
-    nets' ``surface`` selection (variants x lrs x seeds, with the net's own optimizer),
+    nets' ``surface`` selection (variants x lrs x seeds, with the net's own recipe),
     at each of its steps."""
     out = []
     for net, section in config["nets"].items():
@@ -121,9 +160,9 @@ def surface_runs(config: dict) -> list[tuple[Run, int]]:
         if not chosen:
             continue
         wanted = _selected(chosen)
-        own = optimizer_token(optimizer_settings(section, {}))
+        own = own_recipe(config, net)
         for run in expand_runs({"nets": {net: section}}):
-            if (run.variant, run.lr, run.seed) in wanted and run.optimizer == own:
+            if (run.variant, run.lr, run.seed) in wanted and run.recipe == own:
                 out.extend((run, surface_step(section, step)) for step in chosen["steps"])
     return list(dict.fromkeys(out))
 
@@ -131,11 +170,12 @@ def surface_runs(config: dict) -> list[tuple[Run, int]]:
 def find_run(config: dict, net: str, variant: str, lr: str, seed: str) -> Run:
     """The configured run behind a set of path wildcards (`variant` is the variant's
     folder, see :attr:`Run.variant_folder`), or a clear error."""
-    variant, _, token = variant.partition("+")
-    wanted = Run(net, variant, float(lr), int(seed), token or PAPER_TOKEN)
-    if wanted not in expand_runs(config):
-        raise ValueError(f"run {wanted.path} is not in the config's nets.{net}.runs; add it there to build it")
-    return wanted
+    wanted = dict(net=net, variant=variant, lr=lr_token(float(lr)), seed=str(int(seed)))
+    for run in expand_runs(config):
+        if run.wildcards() == wanted:
+            return run
+    path = f"{net}/{variant}/lr~{lr}/seed~{seed}"
+    raise ValueError(f"run {path} is not in the config's nets.{net}.runs; add it there to build it")
 
 
 def run_optimizer(config: dict, run: Run) -> dict:
@@ -164,6 +204,12 @@ def train_spec(config: dict, run: Run, code: str | None = None) -> dict:
     section = config["nets"][run.net]
     spec = dict(net=run.net, variant=run.variant, lr=run.lr, seed=run.seed, optimizer=run_optimizer(config, run),
                 **{key: section[key] for key in SCHEDULE_KEYS})
+    # The initialization and loss only where they are not the defaults: the default
+    # recipe's specs (and so their runs) stay as they were before these were settings.
+    if run.init != DEFAULT_INIT:
+        spec["init"] = run.init
+    if run.loss != DEFAULT_LOSS[run.net]:
+        spec["loss"] = run.loss
     # A variant's own model settings (groupnorm's groups) only in its runs' specs.
     spec["model"] = {key: value for key, value in spec["model"].items()
                      if run.variant in VARIANT_SETTINGS.get(key, (run.variant,))}
@@ -183,14 +229,104 @@ def module_source(name: str) -> Path:
     return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
 
 
+def _probing_group(config: dict, run: Run) -> dict:
+    """The first run group that probes `run` (config order); {} if none does."""
+    for group, candidate in _group_runs({"nets": {run.net: config["nets"][run.net]}}):
+        if candidate == run and group.get("probe", True):
+            return group
+    return {}
+
+
 def probe_settings(config: dict, run: Run) -> dict:
-    """The probe settings of a run's probe jobs. Under the paper's plain SGD the update
-    is -lr grad, so the landscape along it is the gradient's: its flag is left out
-    there, and switching it on reruns only the probes of the other optimizers' runs."""
+    """The probe settings of a run's probe jobs: the net's ``probes``, each section
+    overridden key by key by the ``probes`` of the first group that probes the run
+    (so a group of many seeds can measure fewer things, or more densely). Under the
+    paper's plain SGD the update is -lr grad, so the landscape along it is the
+    gradient's: its flag is left out there, and switching it on reruns only the
+    probes of the other optimizers' runs."""
     probes = canonical(config["nets"][run.net]["probes"])
+    for key, value in canonical(_probing_group(config, run).get("probes", {})).items():
+        probes[key] = {**probes[key], **value} if isinstance(value, dict) and key in probes else value
     if run.optimizer == PAPER_TOKEN:
         probes["landscape"] = {k: v for k, v in probes["landscape"].items() if k != "along_update"}
     return probes
+
+
+def run_segments(config: dict, run: Run) -> list[tuple[int, int]]:
+    """The [start, end) step spans of a run's probe jobs: ``steps_per_job`` steps each
+    (by default the span between two checkpoints)."""
+    section = config["nets"][run.net]
+    return segment_steps(section["steps"], probe_settings(config, run).get("steps_per_job", section["checkpoint_every"]))
+
+
+# ------------------------------------------------------------------ stacks
+
+# The nets whose runs train stacked (bnopt.training.stacked), many seeds to a job.
+STACKED_NETS = ("dln",)
+RUNS_PER_JOB = 32
+
+
+@dataclass(frozen=True)
+class Stack:
+    """Runs that one job trains (and one job per segment probes) together: runs of
+    one run group that differ only in their seed."""
+
+    runs: tuple[Run, ...]
+
+    @property
+    def name(self) -> str:
+        """Its folder-like name for logs: ``dln/standard/lr~1e-06/seeds~0-29``."""
+        first = self.runs[0]
+        return f"{first.net}/{first.variant_folder}/lr~{first.lr_token}/seeds~{seed_ranges(r.seed for r in self.runs)}"
+
+
+def seed_ranges(seeds) -> str:
+    """Seeds as ranges: 0, 1, 2, 5 -> ``0-2,5``."""
+    parts, ordered = [], sorted(seeds)
+    start = previous = ordered[0]
+    for seed in [*ordered[1:], None]:
+        if seed is not None and seed == previous + 1:
+            previous = seed
+            continue
+        parts.append(str(start) if start == previous else f"{start}-{previous}")
+        if seed is not None:
+            start = previous = seed
+    return ",".join(parts)
+
+
+def train_stacks(config: dict) -> list[Stack]:
+    """The stacks of every net that trains stacked: per run group (config order), its
+    runs that no earlier group has, by variant folder and lr, at most
+    ``runs_per_job`` seeds to a stack. Adding a group adds stacks without touching the
+    existing ones; adding a seed to a group retrains that group's stack."""
+    stacks, seen = [], set()
+    for net, section in config["nets"].items():
+        if net not in STACKED_NETS:
+            continue
+        per_job = section.get("runs_per_job", RUNS_PER_JOB)
+        for group_key, group in run_groups(section):
+            fresh: dict[tuple[str, float], list[Run]] = {}
+            for run in expand_runs({"nets": {net: {**section, "runs": {"only": group}}}}):
+                if run not in seen:
+                    seen.add(run)
+                    fresh.setdefault((run.variant_folder, run.lr), []).append(run)
+            for runs in fresh.values():
+                stacks += [Stack(tuple(runs[i:i + per_job])) for i in range(0, len(runs), per_job)]
+    return stacks
+
+
+def probe_stacks(config: dict) -> list[Stack]:
+    """The probed runs of each training stack, those of one probe setting probed
+    together (one job per segment)."""
+    probed = set(probed_runs(config))
+    out = []
+    for stack in train_stacks(config):
+        alike: dict[str, list[Run]] = {}
+        for run in stack.runs:
+            if run in probed:
+                alike.setdefault(json.dumps(probe_settings(config, run), sort_keys=True), []).append(run)
+        out += [Stack(tuple(runs)) for runs in alike.values()]
+    return out
 
 
 def code_fingerprint(*modules: str) -> str:
@@ -227,6 +363,9 @@ def check_config(config: dict) -> None:
     """Run after the schema: checks it cannot express, each naming the key and the fix."""
     for net, section in config["nets"].items():
         for key, group in run_groups(section):
+            if "loss" in group and group["loss"] not in LOSSES[net]:
+                raise ConfigError(f"nets.{net}.{key}.loss = {group['loss']!r}: the {net.upper()} trains with "
+                                  f"{', '.join(LOSSES[net])} only; remove the key")
             settings = optimizer_settings(section, group)
             if settings["nesterov"] and not settings["momentum"] > 0:
                 where = f"nets.{net}.{key}.optimizer" if "optimizer" in group else f"nets.{net}.optimizer"

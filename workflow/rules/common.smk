@@ -24,14 +24,19 @@ bnruns.check_config(config)
 RUNS = bnruns.expand_runs(config)
 # Runs of groups with `probe: false` (learning-rate sweeps) train without probe jobs.
 PROBED_RUNS = bnruns.probed_runs(config)
+# DLN runs train and are probed in stacks (a group's seeds in one job; bnopt.training.stacked),
+# each by a rule of its own (train.smk, probe.smk); the others one run per job.
+TRAIN_STACKS = bnruns.train_stacks(config)
+PROBE_STACKS = bnruns.probe_stacks(config)
+UNSTACKED_NETS = "|".join(net for net in config["nets"] if net not in bnruns.STACKED_NETS) or "(?!)"
 DATA_ROOT = config["data"]["root"]
 RUN_DIR = "results/{net}/{variant}/lr~{lr}/seed~{seed}"
 
 
 wildcard_constraints:
     net="|".join(config["nets"]),
-    # the variant's folder: the variant, + its optimizer's token unless it is the paper's SGD
-    variant=rf"({'|'.join(VARIANTS)})(\+[a-z0-9.-]+)?",
+    # the variant's folder: the variant, + its recipe's token unless it is the default recipe
+    variant=rf"({'|'.join(VARIANTS)})(\+[a-z0-9._-]+)*",
     lr=r"[0-9][0-9.e+-]*",
     seed=r"\d+",
     dataset="cifar10|digits",
@@ -40,9 +45,13 @@ wildcard_constraints:
     row=r"\d{3}",
 
 
+RUN_INDEX = {tuple(run.wildcards().values()): run for run in RUNS}
+
+
 def run_of(wildcards):
     """The configured run behind a job's wildcards (an error if it is not configured)."""
-    return bnruns.find_run(config, wildcards.net, wildcards.variant, wildcards.lr, wildcards.seed)
+    key = (wildcards.net, wildcards.variant, bnruns.lr_token(float(wildcards.lr)), str(int(wildcards.seed)))
+    return RUN_INDEX.get(key) or bnruns.find_run(config, *key)
 
 
 def expand_runs(pattern):
@@ -63,22 +72,35 @@ def prepare_data_input(wildcards):
 
 # ---------------------------------------------------------------- training
 
-# A fingerprint of the code a run depends on, per variant: editing a shared module
-# retrains every run, editing a variant's own layer (bnopt.norms.VARIANT_MODULES:
-# the noise, LpNorm) only that variant's runs. Figure and probe code are not here.
-TRAIN_MODULES = ("seeding", "training.data", "training.problems", "training.optim", "norms", "nets.models",
-                 "training.train")
+# A fingerprint of the code a run depends on, per net and variant: editing a shared
+# module retrains every run, editing a variant's own layer (bnopt.norms.VARIANT_MODULES:
+# the noise, LpNorm) only that variant's runs, editing the stacked DLN only DLN runs.
+# Figure and probe code are not here.
+TRAIN_MODULES = ("seeding", "training.data", "training.problems", "training.optim", "training.recipe", "norms",
+                 "nets.models", "training.checkpoints", "training.engine", "training.train")
+NET_MODULES = {"dln": ("training.stacked",)}
 TRAIN_CODE = {
-    variant: bnruns.code_fingerprint(*TRAIN_MODULES, *VARIANT_MODULES[variant])
+    (net, variant): bnruns.code_fingerprint(*TRAIN_MODULES, *NET_MODULES.get(net, ()), *VARIANT_MODULES[variant])
+    for net in config["nets"]
     for variant in VARIANTS
 }
 
 
+def spec_of(run):
+    """Everything the result of `run` depends on, its training code's fingerprint
+    included (the params of every job that trains or replays it)."""
+    return bnruns.train_spec(config, run, code=TRAIN_CODE[(run.net, run.variant)])
+
+
 def run_spec(wildcards):
-    """Everything the result of the run behind `wildcards` depends on, its training
-    code's fingerprint included (the params of every job that trains or replays it)."""
-    run = run_of(wildcards)
-    return bnruns.train_spec(config, run, code=TRAIN_CODE[run.variant])
+    return spec_of(run_of(wildcards))
+
+
+def train_outputs(run):
+    """A run's training outputs, by name (bnopt.training.train.run_outputs)."""
+    folder = f"results/{run.path}/train"
+    return dict(metrics=f"{folder}/metrics.parquet", evals=f"{folder}/test.parquet",
+                manifest=f"{folder}/manifest.json", checkpoints=f"{folder}/checkpoints")
 
 
 def train_data_input(wildcards):
@@ -94,34 +116,28 @@ def all_training_outputs():
 
 # ---------------------------------------------------------------- probes
 
-from bnopt.measure.replay import TABLES as PROBE_TABLES, segment_steps
+from bnopt.measure.replay import TABLES as PROBE_TABLES
 
 PROBE_CODE = bnruns.code_fingerprint("measure.probes", "measure.replay")
 
 
-def segments(net):
-    """The (start, end) step spans of a net's probe jobs."""
-    section = config["nets"][net]
-    per_job = section["probes"].get("steps_per_job", section["checkpoint_every"])
-    return segment_steps(section["steps"], per_job)
-
-
-def segment_of(wildcards):
-    """(start, end) of the segment a probe job replays."""
-    start = int(wildcards.start)
-    for segment in segments(wildcards.net):
-        if segment[0] == start:
+def segment_of(run, start):
+    """(start, end) of the segment of `run` that a probe job replays."""
+    for segment in bnruns.run_segments(config, run):
+        if segment[0] == int(start):
             return segment
-    raise ValueError(f"no segment of nets.{wildcards.net} starts at step {start}")
+    raise ValueError(f"no probe segment of {run.path} starts at step {start}")
+
+
+def probe_outputs(run, start="{start}"):
+    """A run's probe tables of the segment starting at `start` (a step, or the wildcard)."""
+    start = start if isinstance(start, str) else f"{start:06d}"
+    return {table: f"results/{run.path}/probe/segment~{start}/{table}.parquet" for table in PROBE_TABLES}
 
 
 def all_probe_outputs():
-    return [
-        f"results/{run.path}/probe/segment~{start:06d}/{table}.parquet"
-        for run in PROBED_RUNS
-        for start, _ in segments(run.net)
-        for table in PROBE_TABLES
-    ]
+    return [path for run in PROBED_RUNS for start, _ in bnruns.run_segments(config, run)
+            for path in probe_outputs(run, start).values()]
 
 
 # ---------------------------------------------------------------- aggregation

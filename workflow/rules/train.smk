@@ -1,5 +1,10 @@
-# Training: one job per (net, variant, lr, seed). Every value that changes a result
-# is in params.spec, including a fingerprint of the code training depends on.
+# Training. Every value that changes a result is in the params (each run's spec),
+# including a fingerprint of the code training depends on.
+#
+# VGG: one job per (net, variant, lr, seed). DLN: one job per stack, the seeds of a run
+# group that share variant, lr and recipe trained as one (bnopt.training.stacked); each
+# run's outputs are where and what they would be trained alone. A stack is a rule of
+# its own (its outputs are its runs' files), generated below.
 
 rule train:
     input:
@@ -9,6 +14,8 @@ rule train:
         evals=f"{RUN_DIR}/train/test.parquet",
         manifest=f"{RUN_DIR}/train/manifest.json",
         checkpoints=directory(f"{RUN_DIR}/train/checkpoints"),
+    wildcard_constraints:
+        net=UNSTACKED_NETS,
     params:
         spec=run_spec,
     threads: config["threads"]
@@ -24,3 +31,27 @@ rule train:
         "../../envs/train.yaml"
     script:
         "../scripts/train.py"
+
+
+for index, stack in enumerate(TRAIN_STACKS):
+
+    rule:
+        name:
+            f"train_stack_{index}"
+        output:
+            [path for run in stack.runs for name, path in train_outputs(run).items() if name != "checkpoints"],
+            [directory(train_outputs(run)["checkpoints"]) for run in stack.runs],
+        params:
+            specs=[spec_of(run) for run in stack.runs],
+        threads: config["threads"]
+        resources:
+            mem_mb=4000,
+            runtime=lambda wildcards, attempt: 240 * attempt,
+        log:
+            f"logs/train/{stack.name}.log",
+        benchmark:
+            f"logs/benchmarks/train/{stack.name}.tsv"
+        conda:
+            "../../envs/train.yaml"
+        script:
+            "../scripts/train.py"

@@ -25,7 +25,8 @@ import pandas as pd
 from scipy import stats
 
 from ..training.optim import PAPER_TOKEN
-from .tables import of_optimizer, optimizers
+from ..training.recipe import DEFAULT_RECIPE
+from .tables import of_recipe, recipes
 
 HOLDS, FAILS, NOT_MEASURED = "holds", "does not hold", "not measured by this config"
 HOLDS_MOST, MIXED, MOOT = "holds in most seeds", "mixed", "moot"
@@ -55,7 +56,7 @@ CLAIMS = {
 }
 # Claim 7's normalizations: those in use today that the paper did not test.
 MODERN_NORMS = ("layernorm", "groupnorm", "weightnorm")
-COLUMNS = ["claim", "statement", "net", "lr", "optimizer", "comparison", "verdict", "k", "n", "holds_in", "effect",
+COLUMNS = ["claim", "statement", "net", "lr", "optimizer", "recipe", "comparison", "verdict", "k", "n", "holds_in", "effect",
            "effect_median", "effect_ci_low", "effect_ci_high", "effect_per_seed", "seeds", "seed_verdicts",
            "moot_because", "numbers", "rule", "aggregate_rule"]
 TABLE_NAMES = ("training", "evals", "landscape_steps", "ics", "moments", "activations")
@@ -593,22 +594,24 @@ def claim_7(split: SeedTables) -> list[dict]:
 
 def check_claims(training: pd.DataFrame, landscape_steps: pd.DataFrame, ics: pd.DataFrame,
                  moments: pd.DataFrame, activations: pd.DataFrame) -> pd.DataFrame:
-    """The claims table: one row per (claim, net, lr, optimizer, comparison), seed by
-    seed and aggregated (see the module's docstring). Each optimizer's runs are
-    compared among themselves; the paper's SGD gets every claim's row, another
-    optimizer the rows it has runs for, its token in the comparison."""
+    """The claims table: one row per (claim, net, lr, recipe, comparison), seed by
+    seed and aggregated (see the module's docstring). Each recipe's runs (one optimizer,
+    initialization and loss: bnopt.training.recipe) are compared among themselves; the
+    default recipe gets every claim's row, another recipe the rows it has runs for, its
+    token in the comparison."""
     from .sensitivity import claim_6  # it builds on this module
 
     tables = dict(training=training, landscape_steps=landscape_steps, ics=ics, moments=moments,
                   activations=activations)
     rows = []
-    for token in optimizers(training):
-        mine = {name: of_optimizer(table, token) for name, table in tables.items()}
+    for recipe in recipes(training):
+        mine = {name: of_recipe(table, recipe) for name, table in tables.items()}
         split = SeedTables(mine)
         found = [*claim_1(split), *claim_2(split), *claim_3(split), *claim_4(split), *claim_5(split),
                  *claim_6(mine["training"]), *claim_7(split)]
-        if token != PAPER_TOKEN:
-            found = [dict(row, comparison=f"{row['comparison']} [{token}]") for row in found
+        if recipe != DEFAULT_RECIPE:
+            found = [dict(row, comparison=f"{row['comparison']} [{recipe}]") for row in found
                      if row["verdict"] != NOT_MEASURED]  # only what its runs measure
-        rows += [dict(row, optimizer=token) for row in found]
+        optimizer = mine["training"]["optimizer"].iloc[0] if len(mine["training"]) else PAPER_TOKEN
+        rows += [dict(row, optimizer=optimizer, recipe=recipe) for row in found]
     return pd.DataFrame(rows, columns=COLUMNS)

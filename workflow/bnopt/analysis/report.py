@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 
 from ..measure import surface as surfaces
-from ..runs import optimizer_settings
-from ..training.optim import PAPER_TOKEN, optimizer_token
+from ..runs import group_init, group_loss, own_recipe
+from ..training.optim import PAPER_TOKEN
 from . import claims, figures, sensitivity
-from .tables import of_optimizer, optimizers
+from .tables import of_optimizer, of_recipe, optimizers
 
 TABLES = ("runs", "training", "evals", "landscape", "landscape_steps", "ics", "activations", "moments",
           "curvature", "surface", "interpolation")
@@ -340,8 +340,9 @@ class Spec:
     title: str
     paper: str
     draw: Callable[[dict, dict], tuple]  # (tables, config) -> (Figure, what this run shows)
-    # False: the figure sees the runs of its net's own optimizer only (nets.<net>.optimizer,
-    # the paper's SGD by default); True: every optimizer's.
+    # False: the figure sees the runs of its net's own recipe only (nets.<net>.optimizer, init
+    # and loss: the paper's SGD, Glorot uniform, half sum by default); True: every optimizer's
+    # with the net's own init and loss.
     every_optimizer: bool = False
 
 
@@ -776,8 +777,8 @@ def render_all(tables: dict[str, pd.DataFrame], config: dict, folder: str | Path
         if net not in config["nets"]:
             out.append(Skipped(spec.stem, spec.title, f"this config has no {net} runs (nets.{net} is absent)"))
             continue
-        own = optimizer_token(optimizer_settings(config["nets"][net], {}))
-        seen = tables if spec.every_optimizer else {name: of_optimizer(t, own) for name, t in tables.items()}
+        seen = (own_init_and_loss(tables, config, net) if spec.every_optimizer
+                else {name: of_recipe(t, own_recipe(config, net)) for name, t in tables.items()})
         try:
             fig, shows = spec.draw(seen, config)
         except figures.NoData as error:
@@ -786,6 +787,20 @@ def render_all(tables: dict[str, pd.DataFrame], config: dict, folder: str | Path
         paths = figures.save(fig, spec.stem, folder)
         out.append(Rendered(spec.stem, spec.title, spec.paper + shows, paths))
     return out
+
+
+def own_init_and_loss(tables: dict[str, pd.DataFrame], config: dict, net: str) -> dict[str, pd.DataFrame]:
+    """The rows of runs with the net's own initialization and loss, any optimizer (the
+    optimizer figures compare optimizers, nothing else)."""
+    section = config["nets"][net]
+    init, loss = group_init(section, {}), group_loss(net, section, {})
+
+    def mine(table):
+        if "init" not in table or table.empty:
+            return table
+        return table[(table["init"] == init) & ((table["net"] != net) | (table["objective"] == loss))]
+
+    return {name: mine(t) for name, t in tables.items()}
 
 
 def index_table(entries: list[Rendered | Skipped]) -> pd.DataFrame:

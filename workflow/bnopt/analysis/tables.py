@@ -1,5 +1,6 @@
 """Gather every run's outputs into tidy tables: one row per observation, with the
-run's net, variant, lr, seed and optimizer as columns. Computation only, no plotting.
+run's net, variant, lr, seed and recipe (optimizer, init, loss) as columns.
+Computation only, no plotting.
 """
 
 from __future__ import annotations
@@ -10,23 +11,42 @@ from pathlib import Path
 import pandas as pd
 
 from ..training.optim import PAPER_TOKEN
+from ..training.recipe import DEFAULT_RECIPE
 
-RUN_COLUMNS = ["net", "variant", "lr", "seed", "optimizer"]
+RUN_COLUMNS = ["net", "variant", "lr", "seed", "optimizer", "init", "objective", "recipe"]
+
+
+def _tokens(table: pd.DataFrame, column: str, default: str) -> list[str]:
+    found = set(table[column].dropna()) if column in table else set()
+    return [default, *sorted(found - {default})]
+
+
+def _of(table: pd.DataFrame, column: str, token: str, default: str) -> pd.DataFrame:
+    if column not in table:  # a table from before the column: every row is the default's
+        return table if token == default else table.iloc[0:0]
+    return table[table[column] == token]
 
 
 def optimizers(table: pd.DataFrame) -> list[str]:
     """The optimizer tokens in `table`, the paper's SGD first (a table without the
     column holds the paper's only)."""
-    found = set(table["optimizer"].dropna()) if "optimizer" in table else set()
-    return [PAPER_TOKEN, *sorted(found - {PAPER_TOKEN})]
+    return _tokens(table, "optimizer", PAPER_TOKEN)
 
 
 def of_optimizer(table: pd.DataFrame, token: str) -> pd.DataFrame:
-    """The rows of runs trained with the optimizer `token`: every comparison of
-    variants is made between runs of one optimizer."""
-    if "optimizer" not in table:
-        return table if token == PAPER_TOKEN else table.iloc[0:0]
-    return table[table["optimizer"] == token]
+    """The rows of runs trained with the optimizer `token`."""
+    return _of(table, "optimizer", token, PAPER_TOKEN)
+
+
+def recipes(table: pd.DataFrame) -> list[str]:
+    """The recipe tokens in `table` (bnopt.training.recipe), the default ("") first."""
+    return _tokens(table, "recipe", DEFAULT_RECIPE)
+
+
+def of_recipe(table: pd.DataFrame, token: str) -> pd.DataFrame:
+    """The rows of runs of the recipe `token`: every comparison of variants is made
+    between runs of one recipe (one optimizer, initialization and loss)."""
+    return _of(table, "recipe", token, DEFAULT_RECIPE)
 
 
 def concat(paths: list[str | Path]) -> pd.DataFrame:

@@ -20,8 +20,9 @@ import pandas as pd
 import torch
 
 from ..seeding import generator
-from ..training.train import (CHECKPOINT_NAME, build_problem, build_run, checkpoint_steps, device_name,
-                              load_checkpoint, resolve_device, run_columns, run_name, train_step, use_exact_numerics)
+from ..training.checkpoints import CHECKPOINT_NAME, checkpoint_steps, load_checkpoint
+from ..training.engine import make_engine
+from ..training.train import device_name, resolve_device, run_columns, run_name, use_exact_numerics
 from .probes import (ActivationRecorder, StepEvaluator, cosine, eta_grid, internal_covariate_shift, landscape,
                      layer_param_indices, norm, top_hessian_eigenvalue, unit_moments, unit_values, weight_indices)
 
@@ -54,6 +55,15 @@ def losses_match(replayed: float, recorded: float, rtol: float = 0.0) -> bool:
     if rtol == 0.0:
         return replayed == recorded
     return abs(replayed - recorded) <= rtol * max(abs(recorded), 1e-12)
+
+
+def probed_steps(probe: dict, start: int, end: int) -> list[int]:
+    """The steps of [start, end) that are measured: every multiple of ``probe_every``,
+    and within the ``dense`` window (``{until: T, every: k}``, where a landscape changes
+    fast: the DLN's first steps) every multiple of k below T."""
+    dense = probe.get("dense") or {}
+    until, every = dense.get("until", 0), dense.get("every", 1)
+    return [t for t in range(start, end) if t % probe["probe_every"] == 0 or (t < until and t % every == 0)]
 
 
 def segment_steps(steps: int, checkpoint_every: int) -> list[tuple[int, int]]:
@@ -185,23 +195,24 @@ def probe_segment(spec: dict, probe: dict, data_path: str | None, checkpoints: s
     tables = empty_tables()
     recorded = pd.read_parquet(metrics_path, columns=["step", "loss"])["loss"].to_numpy()
     # Steps the run never reached (it diverged) have nothing to measure.
-    measured_steps = [t for t in range(start, min(end, len(recorded))) if t % probe["probe_every"] == 0
-                      and math.isfinite(recorded[t])]
+    measured_steps = [t for t in probed_steps(probe, start, min(end, len(recorded))) if math.isfinite(recorded[t])]
     if not measured_steps:
         if log:
             print(f"{run_name(spec)}: no finite step to measure in [{start}, {end}) (the run recorded "
                   f"{len(recorded)} steps)", file=log)
         return tables
     available = checkpoint_steps(Path(checkpoints))
-    problem = build_problem(spec, data_path, dev)
-    model, optimizer = build_run(spec, dev)
-    groups, weights = layer_param_indices(model), weight_indices(model)
+    # The engine that trained the run (a DLN's stack, here of one: a run's values do not
+    # depend on its stack), so that replayed losses are the recorded ones bit for bit.
+    engine = make_engine([spec], data_path, dev)
+    problem = engine.problems[0]
+    groups, weights = layer_param_indices(engine.module()), weight_indices(engine.module())
     rows: dict[str, list] = {name: [] for name in TABLES}
     here = device_name(dev)
 
     def replay(step: int) -> None:
-        loss, _ = train_step(model, optimizer, problem, step)
-        replayed, expected = float(loss), float(recorded[step])
+        loss, _ = engine.step(step)
+        replayed, expected = float(loss[0]), float(recorded[step])
         if not losses_match(replayed, expected, replay_rtol):
             tolerance = "bit for bit" if replay_rtol == 0.0 else f"within relative {replay_rtol:g}"
             raise ReplayMismatch(
@@ -218,15 +229,13 @@ def probe_segment(spec: dict, probe: dict, data_path: str | None, checkpoints: s
         if newest is None:
             raise FileNotFoundError(f"{run_name(spec)}: no checkpoint at or before step {target} in {checkpoints}")
         if position is None or newest > position:
-            ckpt = load_checkpoint(Path(checkpoints) / CHECKPOINT_NAME.format(step=newest), map_location=dev)
-            model.load_state_dict(ckpt["model"])
-            optimizer.load_state_dict(ckpt["optimizer"])
+            engine.load_runs([load_checkpoint(Path(checkpoints) / CHECKPOINT_NAME.format(step=newest), map_location=dev)])
             position = newest
         for step in range(position, target):
             replay(step)
-        measured = measure_step(model, problem, spec, probe, target, rows)
+        measured = measure_step(engine.module(), problem, spec, probe, target, rows)
         replay(target)
-        finish_step(model, problem, target, measured, groups, weights, rows)
+        finish_step(engine.module(), problem, target, measured, groups, weights, rows)
         position = target + 1
         if log:
             print(f"step {target}: measured (replayed from step {newest}, every replayed loss matches)", file=log,

@@ -35,8 +35,9 @@ from torch import nn
 from ..norms import set_noise_step, weight_parameter
 from ..seeding import generator
 from ..training.problems import Problem
-from ..training.train import (CHECKPOINT_NAME, build_problem, build_run, checkpoint_steps, load_checkpoint,
-                              resolve_device, run_name, use_exact_numerics)
+from ..training.checkpoints import CHECKPOINT_NAME, checkpoint_steps, load_checkpoint
+from ..training.engine import build_problem, build_run
+from ..training.train import resolve_device, run_name, use_exact_numerics
 
 Tensors = list[torch.Tensor]
 FILTER_EPS = 1e-10  # Li et al.'s guard against a zero direction filter

@@ -7,6 +7,8 @@ classifier is layer 14 of VGG-16 and the DLN's last layer (no normalization) is 
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -121,22 +123,54 @@ class DeepLinearNet(nn.Module):
         return [block.linear for block in self.blocks]
 
 
-def init_glorot(model: nn.Module, seed: int) -> nn.Module:
-    """Glorot (Xavier) uniform weights and zero biases for every conv/linear layer,
-    drawn from a generator keyed by the run's seed (no global RNG). A weight-normalized
-    layer draws its direction v and sets g = ||v||: the same initial weights."""
+# Glorot (Xavier) initializations, each a function (weight, generator) -> None drawing
+# in place with variance scaled by 2 / (fan_in + fan_out). The paper says "standard Glorot
+# initialization" and no more (Appendix A.1); these are the three readings of it:
+# torch's / Keras' uniform, the plain normal, and TF1's glorot_normal_initializer, which
+# (until TF 1.12) drew a normal truncated at two standard deviations *without* rescaling
+# it, so its variance is 0.774 of the nominal 2 / (fan_in + fan_out).
+TRUNCATION = 2.0  # TF1's truncated_normal re-draws values beyond two standard deviations
+
+
+def _glorot_std(weight: torch.Tensor) -> float:
+    fan_in, fan_out = nn.init._calculate_fan_in_and_fan_out(weight)
+    return math.sqrt(2.0 / (fan_in + fan_out))
+
+
+def _truncated_normal(weight: torch.Tensor, generator: torch.Generator) -> None:
+    std = _glorot_std(weight)
+    nn.init.trunc_normal_(weight, 0.0, std, -TRUNCATION * std, TRUNCATION * std, generator=generator)
+
+
+INITS = {
+    "glorot_uniform": lambda weight, generator: nn.init.xavier_uniform_(weight, generator=generator),
+    "glorot_normal": lambda weight, generator: nn.init.xavier_normal_(weight, generator=generator),
+    "glorot_truncated_normal": _truncated_normal,
+}
+DEFAULT_INIT = "glorot_uniform"
+
+
+def init_glorot(model: nn.Module, seed: int, init: str = DEFAULT_INIT) -> nn.Module:
+    """Glorot weights (`init`, a key of INITS) and zero biases for every conv/linear
+    layer, drawn from a generator keyed by the run's seed (no global RNG). A
+    weight-normalized layer draws its direction v and sets g = ||v||: the same initial
+    weights."""
+    if init not in INITS:
+        raise ValueError(f"unknown initialization {init!r}; choose one of {', '.join(INITS)}")
     gen = generator(seed, "init")
     for module in model.modules():
         if isinstance(module, (nn.Conv2d, nn.Linear)):
-            nn.init.xavier_uniform_(weight_parameter(module), generator=gen)
+            INITS[init](weight_parameter(module), gen)
             match_length_to_direction(module)
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
     return model
 
 
-def build_model(net: str, variant: str, seed: int, model_cfg: dict, num_classes: int = 10) -> nn.Module:
-    """The network `net` ("vgg" or "dln") with normalization `variant`, initialized from `seed`.
+def build_model(net: str, variant: str, seed: int, model_cfg: dict, num_classes: int = 10,
+                init: str = DEFAULT_INIT) -> nn.Module:
+    """The network `net` ("vgg" or "dln") with normalization `variant`, initialized from
+    `seed` by `init` (a key of INITS).
 
     `model_cfg` is the config's ``nets.<net>.model`` section.
     """
@@ -149,4 +183,4 @@ def build_model(net: str, variant: str, seed: int, model_cfg: dict, num_classes:
                               normalized_layers=model_cfg.get("normalized_layers", 24), groups=groups)
     else:
         raise ValueError(f"unknown network {net!r}; choose one of {', '.join(NETS)}")
-    return init_glorot(model, seed)
+    return init_glorot(model, seed, init)

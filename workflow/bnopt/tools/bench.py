@@ -29,7 +29,8 @@ from torchvision.datasets import VisionDataset
 
 from ..training.data import save_image_dataset
 from ..training.problems import image_problem
-from ..training.train import build_run, resolve_device, train, use_exact_numerics
+from ..training.engine import ModuleEngine, build_run
+from ..training.train import resolve_device, train, use_exact_numerics
 
 
 def add_arguments(parser) -> None:
@@ -43,6 +44,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default: VGG 5, DLN 50)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--variants", nargs="+", default=None, help="DLN: the variants to time (default: all)")
+    parser.add_argument("--stack", type=int, default=30, help="DLN: seeds per stack for the stacked column")
     parser.add_argument("--n-train", type=int, default=10000, help="synthetic CIFAR-shaped training images")
     parser.add_argument("--workers", type=int, default=0, help="DataLoader workers")
     parser.add_argument("--device", default="auto")
@@ -110,12 +112,13 @@ def bnopt_loop(args, problem, device) -> float:
     evaluation and one checkpoint at each end), timed whole."""
     spec = _spec(args, args.warmup + args.steps)
     model, optimizer = build_run(spec, device)
+    engine = ModuleEngine(spec, problem, model, optimizer)
     with tempfile.TemporaryDirectory() as state, open(os.devnull, "w") as quiet:
         warm = dict(spec, steps=args.warmup)
-        train(warm, problem, model, optimizer, Path(state) / "warm", log=quiet)
+        train([warm], engine, [Path(state) / "warm"], log=quiet)
         _sync(device)
         t0 = time.perf_counter()
-        train(spec, problem, model, optimizer, Path(state) / "warm", log=quiet)  # resumes at `warmup`
+        train([spec], engine, [Path(state) / "warm"], log=quiet)  # resumes at `warmup`
         _sync(device)
     return args.steps * args.batch_size / (time.perf_counter() - t0)
 

@@ -31,7 +31,8 @@ from ..norms.channels import channel_view, reduce_dims
 from ..norms.lp import LpNorm, lp_statistic
 from ..seeding import generator
 from ..training.problems import dln_problem
-from ..training.train import build_run, device_name, train
+from ..training.engine import ModuleEngine, build_problem, build_run, make_engine
+from ..training.train import device_name, train
 from .bench import interleaved
 
 DEPTH, WIDTH, SAMPLES = 25, 10, 1000
@@ -123,18 +124,24 @@ def dln_spec(variant: str, steps: int) -> dict:
                 data=dict(n_train=SAMPLES, n_test=SAMPLES))
 
 
-def time_bnopt(variant: str, args, device: torch.device) -> float:
-    """ms per step of bnopt's training loop (resumed after the warm-up steps)."""
-    spec = dln_spec(variant, args.warmup + args.steps)
-    problem = dln_problem(0, SAMPLES, device, n_train=SAMPLES, n_test=SAMPLES, dim=WIDTH)
-    model, optimizer = build_run(spec, device)
+def time_bnopt(variant: str, args, device: torch.device, stack: int | None) -> float:
+    """ms per step and run of bnopt's training loop (resumed after the warm-up steps):
+    `stack` None trains the unstacked network (bnopt.nets.models.DeepLinearNet, one
+    nn.Module: how DLN runs trained before they were stacked), else a stack of that
+    many seeds (bnopt.training.stacked, how they train now)."""
+    specs = [dict(dln_spec(variant, args.warmup + args.steps), seed=seed) for seed in range(stack or 1)]
+    if stack is None:
+        engine = ModuleEngine(specs[0], build_problem(specs[0], None, device), *build_run(specs[0], device))
+    else:
+        engine = make_engine(specs, None, device)
     with tempfile.TemporaryDirectory() as state, open(os.devnull, "w") as quiet:
-        train(dict(spec, steps=args.warmup), problem, model, optimizer, Path(state), log=quiet)
+        folders = [Path(state) / str(spec["seed"]) for spec in specs]
+        train([dict(spec, steps=args.warmup) for spec in specs], engine, folders, log=quiet)
         t0 = time.perf_counter()
-        train(spec, problem, model, optimizer, Path(state), log=quiet)  # resumes at `warmup`
+        train(specs, engine, folders, log=quiet)  # resumes at `warmup`
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-    return (time.perf_counter() - t0) / args.steps * 1e3
+    return (time.perf_counter() - t0) / args.steps / len(specs) * 1e3
 
 
 # --------------------------------------------------------------------------- floors
@@ -193,22 +200,27 @@ def main(args, device: torch.device) -> int:
         raise SystemExit(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
     problem = dln_problem(0, SAMPLES, device, n_train=SAMPLES, n_test=SAMPLES, dim=WIDTH)
     x, y = problem.train_x, problem.train_y
+    stack = args.stack
     contenders = {}
     for variant in variants:
         if device.type == "cpu":  # the eager baseline draws its noise on the CPU
             contenders[("eager", variant)] = lambda v=variant: time_eager(v, args, x, y)
-        contenders[("bnopt", variant)] = lambda v=variant: time_bnopt(v, args, device)
+        contenders[("module", variant)] = lambda v=variant: time_bnopt(v, args, device, None)
+        contenders[("alone", variant)] = lambda v=variant: time_bnopt(v, args, device, 1)
+        contenders[("stacked", variant)] = lambda v=variant: time_bnopt(v, args, device, stack)
     results = interleaved(contenders, args.repeats)
     ms = {key: statistics.median(values) for key, values in results.items()}
 
     print(f"device: {device_name(device)} | DLN {DEPTH} layers of {WIDTH}x{WIDTH}, full batch of {SAMPLES} | "
-          f"{args.steps} steps x {args.repeats} repeats (medians)")
-    reference = ms.get(("bnopt", "standard"))
-    print(f"{'variant':<18}{'eager ms':>10}{'bnopt ms':>10}{'speed-up':>10}{'x standard':>12}")
+          f"{args.steps} steps x {args.repeats} repeats (medians) | ms per step and run")
+    print("eager: plain PyTorch; module: bnopt's loop on one nn.Module (how DLN runs trained before stacking); "
+          f"alone: a stack of one (a run by itself now); x{stack}: one run's share of a stack of {stack} seeds")
+    print(f"{'variant':<18}{'eager':>9}{'module':>9}{'alone':>9}{f'x{stack}':>9}{'module / x' + str(stack):>16}")
     for variant in variants:
-        eager, ours = ms.get(("eager", variant)), ms[("bnopt", variant)]
-        print(f"{variant:<18}{_fmt(eager):>10}{ours:>10.3f}{_fmt(eager / ours if eager else None, 'x'):>10}"
-              f"{_fmt(ours / reference if reference else None, 'x'):>12}")
+        eager, module = ms.get(("eager", variant)), ms[("module", variant)]
+        alone, stacked = ms[("alone", variant)], ms[("stacked", variant)]
+        print(f"{variant:<18}{_fmt(eager):>9}{module:>9.3f}{alone:>9.3f}{stacked:>9.3f}"
+              f"{_fmt(module / stacked, 'x'):>16}")
     flops = matmul_flops_per_step()
     peak = peak_gflops(device)
     bare = bare_matmuls_ms(device)

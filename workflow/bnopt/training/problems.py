@@ -64,9 +64,22 @@ def cross_entropy(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def half_sum_squares(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The DLN loss: 0.5 * sum over samples of ||f(x) - y||^2 (a sum, not a mean).
-    One fused kernel (mse_loss) forward and backward rather than three."""
+    """A DLN loss: 0.5 * sum over samples of ||f(x) - y||^2 (a sum, not a mean; the 1/2
+    of TensorFlow's l2_loss). One fused kernel (mse_loss) forward and backward rather
+    than three."""
     return 0.5 * F.mse_loss(out, y, reduction="sum")
+
+
+def sum_squares(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """A DLN loss: sum over samples of ||f(x) - y||^2, the paper's formula as written
+    (Appendix A.1, no 1/2): the same landscape as half_sum's at twice the scale, so
+    the same learning rate takes twice the step."""
+    return F.mse_loss(out, y, reduction="sum")
+
+
+# The DLN's loss, by its config name (nets.dln.loss); the paper writes ||W x - A x||^2.
+REGRESSION_LOSSES = {"half_sum": half_sum_squares, "sum": sum_squares}
+DEFAULT_LOSS = {"vgg": "cross_entropy", "dln": "half_sum"}
 
 
 @dataclass
@@ -79,10 +92,11 @@ class Problem:
     test_y: torch.Tensor
     classification: bool
     sampler: BatchSampler
+    loss: str = DEFAULT_LOSS["dln"]  # regression only: a key of REGRESSION_LOSSES
 
     @property
     def loss_fn(self):
-        return cross_entropy if self.classification else half_sum_squares
+        return cross_entropy if self.classification else REGRESSION_LOSSES[self.loss]
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         if self.sampler.full_batch:  # the whole training set, in order: no copy
@@ -101,7 +115,7 @@ class Problem:
         """Test loss and accuracy in eval mode (running statistics, no noise).
 
         The loss has the training loss's scale: the mean cross-entropy, or the DLN's
-        half sum of squares over the whole test split.
+        (half) sum of squares over the whole test split.
         """
         was_training = model.training
         model.eval()
@@ -115,7 +129,7 @@ class Problem:
                 loss_sum += F.cross_entropy(out, y, reduction="sum").double()
                 correct += self.correct(out, y).double()
             else:
-                loss_sum += half_sum_squares(out, y).double()
+                loss_sum += self.loss_fn(out, y).double()
         model.train(was_training)
         loss = (loss_sum / n if self.classification else loss_sum).item()
         accuracy = (correct / n).item() if self.classification else float("nan")
@@ -137,8 +151,12 @@ def image_problem(data_path: str, seed: int, batch_size: int, device: torch.devi
                    BatchSampler(seed, len(train_x), batch_size, device))
 
 
-def dln_problem(seed: int, batch_size: int, device: torch.device, n_train: int, n_test: int, dim: int) -> Problem:
-    """The deep linear network's regression problem, generated from `seed`."""
+def dln_problem(seed: int, batch_size: int, device: torch.device, n_train: int, n_test: int, dim: int,
+                loss: str = DEFAULT_LOSS["dln"]) -> Problem:
+    """The deep linear network's regression problem, generated from `seed`, with the
+    loss `loss` (a key of REGRESSION_LOSSES)."""
+    if loss not in REGRESSION_LOSSES:
+        raise ValueError(f"unknown DLN loss {loss!r}; choose one of {', '.join(REGRESSION_LOSSES)}")
     data = make_dln_data(seed, n_train=n_train, n_test=n_test, dim=dim)
     return Problem(data["train_x"].to(device), data["train_y"].to(device), data["test_x"].to(device),
-                   data["test_y"].to(device), False, BatchSampler(seed, n_train, batch_size, device))
+                   data["test_y"].to(device), False, BatchSampler(seed, n_train, batch_size, device), loss)

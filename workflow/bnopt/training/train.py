@@ -1,4 +1,4 @@
-"""The deterministic, resumable training loop.
+"""The deterministic, resumable training loop, for one run or a stack of runs.
 
 A run is a pure function of its spec (network, variant, lr, seed, schedule): the
 minibatch and the noise of step t are drawn from (seed, t), so a checkpoint plus
@@ -6,7 +6,9 @@ the step number is all the state there is. Checkpoints are written (atomically)
 to a resume folder outside the rule's declared outputs, which Snakemake deletes
 when a job fails; a killed run started again continues from its last checkpoint
 and ends value for value where an unbroken run would. The declared outputs are
-published only at the end.
+published only at the end. One loop serves a single run (a VGG) and a stack of DLN
+runs (bnopt.training.stacked) alike: each run keeps its own history, checkpoints and
+outputs, exactly where a run trained alone keeps them.
 """
 
 from __future__ import annotations
@@ -16,29 +18,25 @@ import json
 import math
 import os
 import platform
-import re
 import shutil
 import socket
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
 from tqdm import tqdm
 
 from .. import __version__
-from ..nets.models import build_model
-from ..norms import set_noise_step
-from .optim import PAPER_TOKEN, make_optimizer, optimizer_token
-from .problems import Problem, dln_problem, image_problem
-
-CHECKPOINT_FORMAT = 1
-CHECKPOINT_NAME = "step~{step:06d}.pt"
-CHECKPOINT_RE = re.compile(r"^step~(\d+)\.pt$")
+from ..nets.models import DEFAULT_INIT
+from .checkpoints import (CHECKPOINT_FORMAT, CHECKPOINT_NAME, DIVERGED_NAME, History, checkpoint_steps,
+                          load_checkpoint, save_atomic)
+from .engine import make_engine
+from .optim import optimizer_token
+from .recipe import spec_loss, spec_recipe
 # How often (in steps) device-side losses are copied to the host and checked: a
 # host sync every step would stall a GPU.
 SYNC_EVERY = 25
@@ -90,88 +88,11 @@ def spec_key(spec: dict) -> str:
 
 
 def run_name(spec: dict) -> str:
-    token = optimizer_token(spec.get("optimizer"))
-    variant = spec["variant"] if token == PAPER_TOKEN else f"{spec['variant']}+{token}"
+    """The run's folder below results/: the variant, then its recipe's token after a
+    ``+`` unless it is the default recipe (bnopt.training.recipe)."""
+    recipe = spec_recipe(spec)
+    variant = f"{spec['variant']}+{recipe}" if recipe else spec["variant"]
     return f"{spec['net']}/{variant}/lr~{spec['lr']!r}/seed~{spec['seed']}"
-
-
-def build_problem(spec: dict, data_path: str | None, device: torch.device) -> Problem:
-    if spec["net"] == "dln":
-        data = spec.get("data", {})
-        return dln_problem(spec["seed"], spec["batch_size"], device, n_train=data.get("n_train", 1000),
-                           n_test=data.get("n_test", 1000), dim=spec["model"].get("width", 10))
-    if data_path is None:
-        raise ValueError(f"network {spec['net']!r} needs a prepared dataset file")
-    return image_problem(data_path, spec["seed"], spec["batch_size"], device)
-
-
-def build_run(spec: dict, device: torch.device) -> tuple[nn.Module, torch.optim.Optimizer]:
-    """The initialized model and its optimizer at a constant lr: the spec's optimizer
-    settings, or the paper's plain SGD where it has none."""
-    model = build_model(spec["net"], spec["variant"], spec["seed"], spec["model"]).to(device)
-    optimizer = make_optimizer(model.parameters(), spec["lr"], spec.get("optimizer"))
-    return model, optimizer
-
-
-def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, problem: Problem, step: int):
-    """One SGD step on the minibatch of `step`. Returns the minibatch loss and the
-    number of correct predictions, both before the update, as device tensors."""
-    if not model.training:  # model.train() walks every module: not on every step
-        model.train()
-    set_noise_step(model, step)
-    x, y = problem.batch(step)
-    out = model(x)
-    loss = problem.loss_fn(out, y)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    return loss.detach(), problem.correct(out.detach(), y)
-
-
-# --------------------------------------------------------------------------- checkpoints
-
-
-def save_atomic(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def checkpoint_steps(folder: Path) -> list[int]:
-    """Steps of the checkpoints in `folder`, ascending."""
-    if not folder.is_dir():
-        return []
-    return sorted(int(m.group(1)) for p in folder.iterdir() if (m := CHECKPOINT_RE.match(p.name)))
-
-
-def load_checkpoint(path: Path, map_location=None) -> dict:
-    """Load a checkpoint with ``weights_only=True``: tensors and plain containers only."""
-    ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    if ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: checkpoint format {ckpt.get('format')!r}, expected {CHECKPOINT_FORMAT}")
-    return ckpt
-
-
-@dataclass
-class History:
-    """What a run has recorded so far; saved inside every checkpoint so a resumed run
-    continues the same tables."""
-
-    losses: list[float] = field(default_factory=list)
-    correct: list[float] = field(default_factory=list)
-    evals: list[tuple[int, float, float]] = field(default_factory=list)  # (step, test loss, test accuracy)
-    elapsed_s: float = 0.0
-
-    def state(self) -> dict:
-        return dict(losses=torch.tensor(self.losses, dtype=torch.float64),
-                    correct=torch.tensor(self.correct, dtype=torch.float64),
-                    evals=torch.tensor(self.evals, dtype=torch.float64).reshape(-1, 3),
-                    elapsed_s=float(self.elapsed_s))
-
-    @classmethod
-    def from_state(cls, state: dict) -> "History":
-        evals = [(int(s), float(l), float(a)) for s, l, a in state["evals"].tolist()]
-        return cls(state["losses"].tolist(), state["correct"].tolist(), evals, float(state["elapsed_s"]))
 
 
 # --------------------------------------------------------------------------- the loop
@@ -193,88 +114,137 @@ def _first_nonfinite(values: list[float]) -> int | None:
     return None
 
 
-def train(spec: dict, problem: Problem, model: nn.Module, optimizer: torch.optim.Optimizer,
-          state_dir: Path, log=None) -> TrainResult:
-    """Train for ``spec['steps']`` steps, resuming from the newest checkpoint in `state_dir`.
+def _resume(engine, specs: list[dict], state_dirs: list[Path], device, log) -> tuple[int | None, list, list]:
+    """Where a killed job left its runs: (the step to go on from, None for a fresh
+    start; each run's history; each run's diverged step or None). Runs that diverged
+    before are done (their final history is in their folder); the others go on
+    together from the newest step every one of them has a checkpoint at."""
+    histories: list[History] = [History() for _ in specs]
+    diverged: list[int | None] = [None] * len(specs)
+    newest = []
+    for r, state_dir in enumerate(state_dirs):
+        if (state_dir / DIVERGED_NAME).exists():
+            done = torch.load(state_dir / DIVERGED_NAME, weights_only=True)
+            histories[r], diverged[r] = History.from_state(done["history"]), int(done["step"])
+        else:
+            newest.append(set(checkpoint_steps(state_dir)))
+    common = sorted(set.intersection(*newest)) if newest else []
+    if not common:
+        return None, histories, diverged
+    start = common[-1]
+    states = []
+    for r, state_dir in enumerate(state_dirs):
+        if diverged[r] is not None:
+            states.append(None)
+            continue
+        ckpt = load_checkpoint(state_dir / CHECKPOINT_NAME.format(step=start), map_location=device)
+        histories[r] = History.from_state(ckpt["history"])
+        states.append(ckpt)
+    engine.load_runs(states)
+    for spec, state in zip(specs, states):
+        if log and state is not None:
+            print(f"resuming {run_name(spec)} from its checkpoint at step {start}", file=log, flush=True)
+    return start, histories, diverged
+
+
+def train(specs: list[dict], engine, state_dirs: list[Path], log=None, desc: str | None = None) -> list[TrainResult]:
+    """Train the runs of `engine` (one per spec) for ``steps`` steps, resuming from the
+    checkpoints in their `state_dirs`.
 
     Evaluates on the test split every ``eval_every`` steps and checkpoints every
-    ``checkpoint_every`` steps (both at step 0 and at the end too). A non-finite
-    minibatch loss ends the run early, recorded as diverged.
+    ``checkpoint_every`` steps (both at step 0 and at the end too). A run whose
+    minibatch loss turns non-finite is recorded as diverged at that step: its history
+    and checkpoints stop there, while the other runs of its stack train on.
     """
+    spec = specs[0]
     steps, eval_every, ckpt_every = spec["steps"], spec["eval_every"], spec["checkpoint_every"]
-    state_dir.mkdir(parents=True, exist_ok=True)
-    device = next(model.parameters()).device
-    history, start, resumed_from = History(), 0, None
-    if existing := checkpoint_steps(state_dir):
-        start = resumed_from = existing[-1]
-        ckpt = load_checkpoint(state_dir / CHECKPOINT_NAME.format(step=start), map_location=device)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        history = History.from_state(ckpt["history"])
-        if log:
-            print(f"resuming {run_name(spec)} from its checkpoint at step {start}", file=log, flush=True)
-
+    for state_dir in state_dirs:
+        state_dir.mkdir(parents=True, exist_ok=True)
+    resumed_from, histories, diverged = _resume(engine, specs, state_dirs, engine.device, log)
+    start = resumed_from or 0
+    active = [d is None for d in diverged]
     pending_loss: list[torch.Tensor] = []
     pending_correct: list[torch.Tensor] = []
-    diverged_step = None
-    t0 = time.perf_counter() - history.elapsed_s
+    t0 = time.perf_counter() - max(h.elapsed_s for h in histories)
 
-    def flush() -> int | None:
-        """Move buffered device values to the history; return a diverged step, if any."""
+    def flush() -> None:
+        """Move buffered device values to the histories; a run with a non-finite loss
+        is recorded as diverged (its value kept) and stops recording."""
         if not pending_loss:
-            return None
-        first = len(history.losses)
-        losses = torch.stack(pending_loss).double().tolist()
-        correct = torch.stack(pending_correct).double().tolist()
+            return
+        losses = torch.stack(pending_loss).double().T.tolist()  # (runs, steps)
+        correct = torch.stack(pending_correct).double().T.tolist()
         pending_loss.clear()
         pending_correct.clear()
-        bad = _first_nonfinite(losses)
-        keep = len(losses) if bad is None else bad + 1  # keep the diverging step's value
-        history.losses.extend(losses[:keep])
-        history.correct.extend(correct[:keep])
-        return None if bad is None else first + bad
+        for r in range(len(specs)):
+            if not active[r]:
+                continue
+            history, first = histories[r], len(histories[r].losses)
+            bad = _first_nonfinite(losses[r])
+            keep = len(losses[r]) if bad is None else bad + 1  # keep the diverging step's value
+            history.losses.extend(losses[r][:keep])
+            history.correct.extend(correct[r][:keep])
+            if bad is not None:
+                active[r], diverged[r] = False, first + bad
+                history.elapsed_s = time.perf_counter() - t0
+                save_atomic(dict(step=diverged[r], history=history.state()), state_dirs[r] / DIVERGED_NAME)
+                if log:
+                    print(f"{run_name(specs[r])} diverged: non-finite loss {history.losses[-1]} at step {diverged[r]}; "
+                          "recording the run as diverged", file=log, flush=True)
 
     bar = tqdm(total=steps, initial=start, file=log or sys.stderr, mininterval=10.0, unit="step",
-               desc=run_name(spec), dynamic_ncols=False, ncols=100)
+               desc=desc or run_name(spec), dynamic_ncols=False, ncols=100)
     step = start
     while True:
         eval_due = step % eval_every == 0 or step == steps
         checkpoint_due = step % ckpt_every == 0 or step == steps
         if eval_due or checkpoint_due or len(pending_loss) >= SYNC_EVERY:
-            diverged_step = flush()
-            if diverged_step is not None:
+            flush()
+            if not any(active):
                 break
-            bar.set_postfix(loss=f"{history.losses[-1]:.4g}" if history.losses else "-", refresh=False)
-        if eval_due and not (history.evals and history.evals[-1][0] == step):  # a resumed run has it already
-            history.evals.append((step, *problem.evaluate(model)))
+            last = [h.losses[-1] for h, a in zip(histories, active) if a and h.losses]
+            bar.set_postfix(loss=f"{float(np.median(last)):.4g}" if last else "-", refresh=False)
+        if eval_due:
+            results = None
+            for r, history in enumerate(histories):
+                if active[r] and not (history.evals and history.evals[-1][0] == step):  # resumed: has it already
+                    results = results or engine.evaluate()
+                    history.evals.append((step, *results[r]))
         if checkpoint_due and step != resumed_from:
-            history.elapsed_s = time.perf_counter() - t0
-            save_atomic(dict(format=CHECKPOINT_FORMAT, step=step, model=model.state_dict(),
-                             optimizer=optimizer.state_dict(), history=history.state(), spec_key=spec_key(spec)),
-                        state_dir / CHECKPOINT_NAME.format(step=step))
+            elapsed = time.perf_counter() - t0
+            for r, history in enumerate(histories):
+                if active[r]:
+                    history.elapsed_s = elapsed
+                    save_atomic(dict(format=CHECKPOINT_FORMAT, step=step, **engine.run_state(r),
+                                     history=history.state(), spec_key=spec_key(specs[r])),
+                                state_dirs[r] / CHECKPOINT_NAME.format(step=step))
         if step == steps:
             break
-        loss, correct = train_step(model, optimizer, problem, step)
+        loss, correct = engine.step(step)
         pending_loss.append(loss)
         pending_correct.append(correct)
         step += 1
         bar.update(1)
     bar.close()
-    history.elapsed_s = time.perf_counter() - t0
-    if diverged_step is not None and log:
-        print(f"{run_name(spec)} diverged: non-finite loss {history.losses[-1]} at step {diverged_step}; "
-              "stopping early and recording the run as diverged", file=log, flush=True)
-    completed = diverged_step if diverged_step is not None else steps
-    return TrainResult(completed, diverged_step is not None, diverged_step, resumed_from, history)
+    elapsed = time.perf_counter() - t0
+    results = []
+    for r, history in enumerate(histories):
+        if active[r]:
+            history.elapsed_s = elapsed
+        completed = diverged[r] if diverged[r] is not None else steps
+        results.append(TrainResult(completed, diverged[r] is not None, diverged[r], resumed_from, history))
+    return results
 
 
 # --------------------------------------------------------------------------- outputs
 
 
 def run_columns(spec: dict) -> dict:
-    """The columns that name a run in every table it contributes to."""
+    """The columns that name a run in every table it contributes to (``objective``: the
+    loss it minimizes, the config's ``loss``, named apart from the tables' loss values)."""
     return {"net": spec["net"], "variant": spec["variant"], "lr": float(spec["lr"]), "seed": int(spec["seed"]),
-            "optimizer": optimizer_token(spec.get("optimizer"))}
+            "optimizer": optimizer_token(spec.get("optimizer")), "init": spec.get("init", DEFAULT_INIT),
+            "objective": spec_loss(spec), "recipe": spec_recipe(spec)}
 
 
 def metrics_table(spec: dict, history: History, batch_size: int) -> pd.DataFrame:
@@ -309,10 +279,11 @@ def package_versions() -> dict:
     return versions
 
 
-def publish(result: TrainResult, spec: dict, problem: Problem, state_dir: Path, out: dict, device: torch.device):
+def publish(result: TrainResult, spec: dict, batch_size: int, state_dir: Path, out: dict, device: torch.device,
+            stacked: int = 1):
     """Write the declared outputs: metrics, test evaluations, the checkpoint chain
-    (hard links into the resume folder where possible) and the manifest."""
-    batch_size = problem.sampler.batch_size
+    (hard links into the resume folder where possible) and the manifest. A run trained
+    in a stack of `stacked` runs is charged its share of the stack's wall time."""
     metrics_table(spec, result.history, batch_size).to_parquet(out["metrics"], index=False)
     evals_table(spec, result.history).to_parquet(out["evals"], index=False)
     ckpt_dir = Path(out["checkpoints"])
@@ -326,6 +297,7 @@ def publish(result: TrainResult, spec: dict, problem: Problem, state_dir: Path, 
             shutil.copy2(src, dst)
     history = result.history
     last_eval = history.evals[-1] if history.evals else (None, float("nan"), float("nan"))
+    share = history.elapsed_s / stacked
     manifest = {
         "run": run_columns(spec),
         "spec": spec,
@@ -334,8 +306,9 @@ def publish(result: TrainResult, spec: dict, problem: Problem, state_dir: Path, 
         "versions": package_versions(),
         "device": device_name(device),
         "host": socket.gethostname(),
-        "wall_time_s": round(history.elapsed_s, 3),
-        "steps_per_s": round(len(history.losses) / history.elapsed_s, 3) if history.elapsed_s > 0 else None,
+        "wall_time_s": round(share, 3),
+        "steps_per_s": round(len(history.losses) / share, 3) if share > 0 else None,
+        "stack": {"runs": stacked, "wall_time_s": round(history.elapsed_s, 3)},
         "steps_completed": result.steps_completed,
         "diverged": result.diverged,
         "diverged_step": result.diverged_step,
@@ -354,27 +327,45 @@ def _json_default(value):
     raise TypeError(f"not JSON serializable: {value!r}")
 
 
-def run_training(spec: dict, data_path: str | None, out: dict, state_root: str | Path,
-                 device: str = "auto", threads: int | None = None, log=None) -> dict:
-    """Everything a training job does: build, train (resuming if it can), publish.
+def run_outputs(folder: str | Path) -> dict:
+    """The declared outputs of a run's training below its folder (results/<run>/train)."""
+    folder = Path(folder)
+    return dict(metrics=folder / "metrics.parquet", evals=folder / "test.parquet", manifest=folder / "manifest.json",
+                checkpoints=folder / "checkpoints")
 
-    `out` names the declared outputs: ``metrics``, ``evals`` (parquet),
-    ``checkpoints`` (a folder) and ``manifest`` (JSON). Resume state lives in
-    ``state_root/<run>/<spec key>``, so a changed spec never resumes a stale run;
+
+def run_batch(specs: list[dict], data_path: str | None, outs: list[dict], state_root: str | Path,
+              device: str = "auto", threads: int | None = None, log=None) -> list[dict]:
+    """Everything a training job does, for one run or a stack of DLN runs that differ
+    only in their seed: build, train (resuming if it can), publish each run's outputs.
+
+    `outs[i]` names run i's declared outputs: ``metrics``, ``evals`` (parquet),
+    ``checkpoints`` (a folder) and ``manifest`` (JSON). Each run's resume state lives
+    in ``state_root/<run>/<spec key>``, so a changed spec never resumes a stale run;
     it is removed once the outputs are published.
     """
     if threads:
         torch.set_num_threads(int(threads))
     dev = resolve_device(device)
     use_exact_numerics(dev)
-    run_state = Path(state_root) / run_name(spec)
-    state_dir = run_state / spec_key(spec)
-    problem = build_problem(spec, data_path, dev)
-    model, optimizer = build_run(spec, dev)
-    result = train(spec, problem, model, optimizer, state_dir, log=log)
-    manifest = publish(result, spec, problem, state_dir, out, dev)
-    shutil.rmtree(run_state, ignore_errors=True)
-    if log:
-        print(json.dumps({k: manifest[k] for k in ("wall_time_s", "steps_per_s", "diverged", "diverged_step",
-                                                  "final")}, default=_json_default), file=log, flush=True)
-    return manifest
+    run_states = [Path(state_root) / run_name(spec) for spec in specs]
+    state_dirs = [folder / spec_key(spec) for folder, spec in zip(run_states, specs)]
+    engine = make_engine(specs, data_path, dev)
+    desc = run_name(specs[0]) if len(specs) == 1 else f"{run_name(specs[0]).rsplit('/', 1)[0]} x{len(specs)} seeds"
+    results = train(specs, engine, state_dirs, log=log, desc=desc)
+    manifests = []
+    for spec, result, state_dir, out, run_state in zip(specs, results, state_dirs, outs, run_states):
+        batch_size = min(spec["batch_size"], engine.train_size)
+        manifests.append(publish(result, spec, batch_size, state_dir, out, dev, stacked=len(specs)))
+        shutil.rmtree(run_state, ignore_errors=True)
+        if log:
+            print(json.dumps({"run": run_name(spec), **{k: manifests[-1][k] for k in (
+                "wall_time_s", "steps_per_s", "diverged", "diverged_step", "final")}}, default=_json_default),
+                file=log, flush=True)
+    return manifests
+
+
+def run_training(spec: dict, data_path: str | None, out: dict, state_root: str | Path,
+                 device: str = "auto", threads: int | None = None, log=None) -> dict:
+    """:func:`run_batch` of one run."""
+    return run_batch([spec], data_path, [out], state_root, device=device, threads=threads, log=log)[0]

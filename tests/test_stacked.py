@@ -1,0 +1,141 @@
+"""DLN runs trained stacked: each run's values independent of its stack (bit for bit),
+equal to the unstacked network's to float32 rounding, with per-run checkpoints that the
+unstacked network loads, per-run divergence and exact resumption."""
+
+import os
+
+import pandas as pd
+import pytest
+import torch
+
+from bnopt.norms import VARIANTS
+from bnopt.training.engine import build_problem, build_run, make_engine, train_step
+from bnopt.training.stacked import stackable
+from bnopt.training.train import run_batch, run_outputs
+
+SPEC = dict(net="dln", variant="batchnorm", lr=1e-4, seed=0, steps=12, batch_size=100, eval_every=5,
+            checkpoint_every=4, model=dict(depth=6, width=5, normalized_layers=5), data=dict(n_train=100, n_test=50))
+CPU = torch.device("cpu")
+
+
+def _specs(variant, seeds, **extra):
+    return [dict(SPEC, variant=variant, seed=seed, **extra) for seed in seeds]
+
+
+def _steps(engine, steps):
+    out = []
+    for step in range(steps):
+        losses, _ = engine.step(step)
+        out.append(losses.clone())
+    return torch.stack(out)  # (steps, runs)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_a_runs_values_do_not_depend_on_its_stack(variant):
+    """Seed 2 alone, in a stack of 2 and in a stack of 5: the same losses and weights, bit for bit."""
+    alone = make_engine(_specs(variant, [2]), None, CPU)
+    pair = make_engine(_specs(variant, [7, 2]), None, CPU)
+    five = make_engine(_specs(variant, [0, 1, 2, 3, 4]), None, CPU)
+    a, p, f = _steps(alone, 6), _steps(pair, 6), _steps(five, 6)
+    assert torch.equal(a[:, 0], p[:, 1]) and torch.equal(a[:, 0], f[:, 2])
+    for name, tensor in alone.state.items():
+        assert torch.equal(tensor[0], five.state[name][2]), name
+    assert torch.equal(torch.tensor([x for x, _ in alone.evaluate()]), torch.tensor([five.evaluate()[2][0]]))
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("recipe", [{}, dict(init="glorot_normal", loss="sum"), dict(optimizer=dict(momentum=0.9))])
+def test_stacked_runs_equal_the_unstacked_network_to_float_rounding(variant, recipe):
+    specs = _specs(variant, [0, 1, 2], **recipe)
+    stacked = _steps(make_engine(specs, None, CPU), 10)
+    for r, spec in enumerate(specs):
+        problem = build_problem(spec, None, CPU)
+        model, optimizer = build_run(spec, CPU)
+        alone = torch.stack([train_step(model, optimizer, problem, step)[0] for step in range(10)])
+        torch.testing.assert_close(stacked[:, r], alone, rtol=2e-5, atol=0)
+
+
+def test_a_stacked_runs_checkpoint_is_the_unstacked_networks():
+    engine = make_engine(_specs("noisy_batchnorm", [0, 1]), None, CPU)
+    _steps(engine, 3)
+    model, optimizer = build_run(_specs("noisy_batchnorm", [1])[0], CPU)
+    state = engine.run_state(1)
+    model.load_state_dict(state["model"])  # strict: every name and shape
+    optimizer.load_state_dict(state["optimizer"])
+    problem = build_problem(_specs("noisy_batchnorm", [1])[0], None, CPU)
+    torch.testing.assert_close(train_step(model, optimizer, problem, 3)[0], engine.step(3)[0][1], rtol=2e-5, atol=0)
+
+
+def test_only_runs_that_differ_in_their_seed_stack():
+    with pytest.raises(ValueError, match="must share 'lr'"):
+        stackable([SPEC, dict(SPEC, seed=1, lr=1e-3)])
+    with pytest.raises(ValueError, match="only deep linear network runs"):
+        stackable([dict(SPEC, net="vgg")])
+
+
+def _run(specs, folder, state):
+    outs = [run_outputs(folder / f"seed{s['seed']}") for s in specs]
+    for out in outs:
+        out["metrics"].parent.mkdir(parents=True, exist_ok=True)
+    manifests = run_batch(specs, None, outs, state, device="cpu", threads=1, log=open(os.devnull, "w"))
+    return manifests, [pd.read_parquet(out["metrics"]) for out in outs], [pd.read_parquet(out["evals"]) for out in outs]
+
+
+def test_a_diverging_run_stops_alone_and_its_stack_trains_on(tmp_path):
+    """lr 0.5 blows up the standard net of one seed before the others: it is recorded
+    as diverged at its step, its checkpoints stop, and the others finish as they would alone."""
+    specs = _specs("standard", [0, 1, 2], lr=0.3, steps=20, eval_every=5, checkpoint_every=5)
+    manifests, metrics, _ = _run(specs, tmp_path / "stack", tmp_path / "state")
+    diverged = [m["diverged"] for m in manifests]
+    assert any(diverged), "the test needs a diverging seed: raise lr"
+    for manifest, table in zip(manifests, metrics):
+        if manifest["diverged"]:
+            assert len(table) == manifest["diverged_step"] + 1 and not torch.isfinite(torch.tensor(table["loss"].iloc[-1]))
+            assert max(manifest["checkpoint_steps"]) <= manifest["diverged_step"]
+    finished = [s for s, d in zip(specs, diverged) if not d]
+    if finished:
+        _, alone, _ = _run(finished[:1], tmp_path / "alone", tmp_path / "state-alone")
+        r = specs.index(finished[0])
+        pd.testing.assert_series_equal(alone[0]["loss"], metrics[r]["loss"])
+
+
+def test_a_killed_stack_resumes_where_it_stopped(tmp_path, monkeypatch):
+    """A stack interrupted at step 9 (its outputs never published) goes on from its
+    checkpoints at step 8: the same tables as an unbroken stack, value for value."""
+    import bnopt.training.train as train_module
+
+    specs = _specs("l2", [0, 1], steps=12, optimizer=dict(momentum=0.9))
+    _, whole, whole_evals = _run(specs, tmp_path / "whole", tmp_path / "state-whole")
+
+    class Killed(Exception):
+        pass
+
+    def interrupted(*args, **kwargs):
+        engine = make_engine(*args, **kwargs)
+        step = engine.step
+
+        def step_until_killed(t):
+            if t == 9:
+                raise Killed
+            return step(t)
+
+        engine.step = step_until_killed
+        return engine
+
+    monkeypatch.setattr(train_module, "make_engine", interrupted)
+    with pytest.raises(Killed):
+        _run(specs, tmp_path / "resumed", tmp_path / "state")
+    monkeypatch.setattr(train_module, "make_engine", make_engine)
+    manifests, resumed, resumed_evals = _run(specs, tmp_path / "resumed", tmp_path / "state")
+    assert [m["resumed_from_step"] for m in manifests] == [8, 8]
+    for a, b in zip(whole, resumed):
+        pd.testing.assert_frame_equal(a, b)
+    for a, b in zip(whole_evals, resumed_evals):
+        pd.testing.assert_frame_equal(a, b)
+
+
+def test_vgg_runs_do_not_stack():
+    spec = dict(net="vgg", variant="batchnorm", lr=0.1, seed=0, steps=2, batch_size=8, eval_every=2,
+                checkpoint_every=2, model=dict(arch="vgg11", width=0.0625), dataset="digits")
+    with pytest.raises(ValueError, match="only DLN runs train stacked"):
+        make_engine([spec, dict(spec, seed=1)], "unused", CPU)

@@ -1,0 +1,236 @@
+"""Several deep linear networks trained as one: their weights stacked along a run axis.
+
+A DLN step is 25 products of 10 x 10 matrices with 1,000 x 10 activations: so little
+arithmetic that one run leaves the CPU idle between tensor operations. Runs that share
+everything but their seed (variant, lr, recipe, schedule: one run group's seeds) are
+stacked instead: every layer is one batched matmul over the runs, every normalization
+one call over runs x features, and one optimizer steps all of them. Activations are
+laid out (runs, features, samples), so that a feature's statistics over the batch are
+a reduction over contiguous memory.
+
+Each run keeps its own data (its seed's A and x), initialization, noise and divergence;
+no operation mixes runs, so a run's numbers do not depend on which runs share its
+stack: a run trained alone (a stack of one) and the same run inside a stack of 30 give
+the same values, bit for bit on the CPU (tests/test_stacked.py checks every variant).
+Against the unstacked network (bnopt.nets.models.DeepLinearNet, which the probes and
+surfaces evaluate) they agree to float32 rounding: the same formulas, reduced in
+another order. Checkpoints are written per run in that network's state_dict format.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..nets.models import build_model
+from ..norms import LpNorm, NoisyNorm, draw_noise
+from ..norms.lp import LpNormFunction
+from ..norms.weight import is_weight_normalized
+from .optim import make_optimizer
+from .problems import Problem
+from .recipe import spec_loss
+
+# The spec keys every run of a stack must share (only the seed differs).
+SHARED_KEYS = ("net", "variant", "lr", "optimizer", "init", "loss", "model", "data", "steps", "batch_size",
+               "eval_every", "checkpoint_every", "code")
+
+
+def stackable(specs: list[dict]) -> None:
+    """Raise unless `specs` are DLN runs that differ in their seed only."""
+    if not specs or any(spec["net"] != "dln" for spec in specs):
+        raise ValueError("only deep linear network runs train stacked")
+    for key in SHARED_KEYS:
+        values = {repr(spec.get(key)) for spec in specs}
+        if len(values) > 1:
+            raise ValueError(f"runs of one stack must share {key!r}; these have {sorted(values)}")
+
+
+def _column_major(t: torch.Tensor) -> torch.Tensor:
+    """(samples, features) -> (features, samples), contiguous."""
+    return t.T.contiguous()
+
+
+class _Layer:
+    """Layer i of every run: how its weight is made and which normalization follows it."""
+
+    def __init__(self, index: int, block: nn.Module):
+        self.prefix = f"blocks.{index}"
+        self.layer = index + 1  # the paper's numbering, the noise's key
+        self.weight_normalized = is_weight_normalized(block.linear)
+        norm = block.norm
+        self.noisy = isinstance(norm, NoisyNorm)
+        inner = norm.inner if self.noisy else norm
+        self.norm_prefix = f"{self.prefix}.norm.inner" if self.noisy else f"{self.prefix}.norm"
+        self.kind, self.norm = "none", inner
+        if isinstance(inner, nn.BatchNorm1d):
+            self.kind = "batch"
+        elif isinstance(inner, LpNorm):
+            self.kind = "lp"
+        elif isinstance(inner, nn.LayerNorm):
+            self.kind, self.groups = "group", 1
+        elif isinstance(inner, nn.GroupNorm):
+            self.kind, self.groups = "group", inner.num_groups
+        elif not isinstance(inner, nn.Identity):
+            raise ValueError(f"no stacked form of {type(inner).__name__}")
+
+
+class StackedDLN:
+    """The training engine of R DLN runs that differ only in their seed.
+
+    The engine interface (shared with bnopt.training.engine.ModuleEngine): ``step(t)``
+    trains every run one step and returns their losses and correct counts before the
+    update; ``evaluate()`` their test loss and accuracy in eval mode; ``run_state(r)``
+    and ``load_runs(states)`` a run's checkpoint content in the unstacked network's
+    format; ``module(r)`` run r's network at the current parameters.
+    """
+
+    def __init__(self, specs: list[dict], problems: list[Problem], device: torch.device):
+        stackable(specs)
+        self.specs, self.problems, self.device = specs, problems, device
+        self.runs = len(specs)
+        spec = specs[0]
+        modules = [build_model("dln", s["variant"], s["seed"], s["model"], init=s.get("init", "glorot_uniform"))
+                   for s in specs]
+        self._modules: dict[int, nn.Module] = {}
+        states = [m.state_dict() for m in modules]
+        self.state = {name: torch.stack([s[name] for s in states]).to(device) for name in states[0]}
+        self.param_names = [name for name, _ in modules[0].named_parameters()]
+        self.params = [self.state[name].requires_grad_() for name in self.param_names]
+        self.optimizer = make_optimizer(self.params, spec["lr"], spec.get("optimizer"))
+        self.layers = [_Layer(i, block) for i, block in enumerate(modules[0].blocks)]
+        self.half = spec_loss(spec) == "half_sum"
+        self.width = modules[0].blocks[0].linear.in_features
+        self.full_batch = problems[0].sampler.full_batch
+        self.train_size = len(problems[0].train_x)
+        self.train_x = torch.stack([_column_major(p.train_x) for p in problems])
+        self.train_y = torch.stack([_column_major(p.train_y) for p in problems])
+        self.test_x = torch.stack([_column_major(p.test_x) for p in problems])
+        self.test_y = torch.stack([_column_major(p.test_y) for p in problems])
+
+    # ------------------------------------------------------------------ the function
+
+    def _weight(self, layer: _Layer) -> torch.Tensor:
+        if not layer.weight_normalized:
+            return self.state[f"{layer.prefix}.linear.weight"]
+        base = f"{layer.prefix}.linear.parametrizations.weight"
+        v, g = self.state[f"{base}.original1"], self.state[f"{base}.original0"]
+        runs, rows, cols = v.shape
+        # torch's own weight norm (W = g v / ||v||, per output row), on the runs' rows at once
+        return torch._weight_norm(v.reshape(runs * rows, cols), g.reshape(runs * rows, 1), 0).view(runs, rows, cols)
+
+    def _normalize(self, layer: _Layer, h: torch.Tensor, training: bool) -> torch.Tensor:
+        runs, features, samples = h.shape
+        flat = runs * features
+        if layer.kind == "none":
+            return h
+        weight = self.state[f"{layer.norm_prefix}.weight"].view(flat)
+        bias = self.state[f"{layer.norm_prefix}.bias"].view(flat)
+        if layer.kind == "batch":
+            bn = layer.norm
+            if training:
+                self.state[f"{layer.norm_prefix}.num_batches_tracked"].add_(1)
+            return F.batch_norm(h.reshape(1, flat, samples), self.state[f"{layer.norm_prefix}.running_mean"].view(flat),
+                                self.state[f"{layer.norm_prefix}.running_var"].view(flat), weight, bias, training,
+                                bn.momentum, bn.eps).view(runs, features, samples)
+        if layer.kind == "lp":
+            lp = layer.norm
+            running_mean = self.state[f"{layer.norm_prefix}.running_mean"].view(1, flat, 1)
+            running_norm = self.state[f"{layer.norm_prefix}.running_norm"].view(1, flat, 1)
+            if not training:
+                return (((h.reshape(1, flat, samples) - running_mean) / (running_norm + lp.eps)) * weight.view(1, flat, 1)
+                        + bias.view(1, flat, 1)).view(runs, features, samples)
+            y, mean, norm = LpNormFunction.apply(h.reshape(1, flat, samples), weight, bias, lp.p, lp.eps)
+            with torch.no_grad():
+                running_mean.view(flat).lerp_(mean, lp.momentum)
+                running_norm.view(flat).lerp_(norm, lp.momentum)
+            return y.view(runs, features, samples)
+        # layernorm and groupnorm: per sample, over groups of each run's features
+        by_sample = h.permute(2, 0, 1).reshape(samples, flat)
+        out = F.group_norm(by_sample, runs * layer.groups, weight, bias, layer.norm.eps)
+        return out.view(samples, runs, features).permute(1, 2, 0)
+
+    def _noise(self, layer: _Layer, h: torch.Tensor, step: int) -> torch.Tensor:
+        """Algorithm 1's noise, each run's own draw (bnopt.norms.draw_noise) for its
+        (seed, step, layer), as the unstacked layer draws it for (samples, features)."""
+        runs, features, samples = h.shape
+        draws = [draw_noise(torch.Size((samples, features)), s["seed"], step, layer.layer, h.device, h.dtype)
+                 for s in self.specs]
+        scale = torch.stack([d[0] for d in draws]).transpose(1, 2)
+        shift = torch.stack([d[1] for d in draws]).transpose(1, 2)
+        return torch.addcmul(shift, h, scale)
+
+    def forward(self, x: torch.Tensor, step: int | None, training: bool) -> torch.Tensor:
+        """Every run's output, (runs, features, samples), for inputs laid out the same."""
+        h = x
+        for layer in self.layers:
+            h = torch.bmm(self._weight(layer), h)
+            h = self._normalize(layer, h, training)
+            if layer.noisy and training:
+                h = self._noise(layer, h, step)
+        return h
+
+    def losses(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Each run's loss: the (half) sum over samples of the squared error."""
+        total = (out - y).square().sum((1, 2))
+        return 0.5 * total if self.half else total
+
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.full_batch:
+            return self.train_x, self.train_y
+        index = torch.stack([p.sampler.indices(step) for p in self.problems])  # (runs, batch)
+        index = index.unsqueeze(1).expand(-1, self.train_x.shape[1], -1)
+        return self.train_x.gather(2, index), self.train_y.gather(2, index)
+
+    # ------------------------------------------------------------------ the engine
+
+    def step(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = self.batch(step)
+        losses = self.losses(self.forward(x, step, training=True), y)
+        self.optimizer.zero_grad(set_to_none=True)
+        losses.sum().backward()  # runs are independent: each gets its own loss's gradient
+        self.optimizer.step()
+        return losses.detach(), torch.full_like(losses, float("nan")).detach()
+
+    @torch.no_grad()
+    def evaluate(self) -> list[tuple[float, float]]:
+        losses = self.losses(self.forward(self.test_x, None, training=False), self.test_y).double()
+        return [(loss, float("nan")) for loss in losses.tolist()]
+
+    def run_state(self, r: int) -> dict:
+        """Run r's model and optimizer state, as the unstacked network's would be."""
+        model = {name: tensor[r].detach().clone() for name, tensor in self.state.items()}
+        stacked = self.optimizer.state_dict()
+        state = {index: {key: (value[r].clone() if torch.is_tensor(value) and value.dim() > 0 else value)
+                         for key, value in entry.items()} for index, entry in stacked["state"].items()}
+        return dict(model=model, optimizer=dict(state=state, param_groups=stacked["param_groups"]))
+
+    def load_runs(self, states: list[dict | None]) -> None:
+        """Set every run to its checkpoint's state (None: leave that run as it is)."""
+        with torch.no_grad():
+            for r, state in enumerate(states):
+                if state is not None:
+                    for name, tensor in self.state.items():
+                        tensor[r].copy_(state["model"][name])
+        loaded = [s["optimizer"] for s in states if s is not None]
+        if not loaded or not loaded[0]["state"]:
+            return
+        stacked = {}
+        for index, entry in loaded[0]["state"].items():
+            stacked[index] = {}
+            for key, value in entry.items():
+                if torch.is_tensor(value) and value.dim() > 0:
+                    per_run = [s["optimizer"]["state"][index][key] if s is not None else torch.zeros_like(value)
+                               for s in states]
+                    value = torch.stack(per_run).to(self.device)
+                stacked[index][key] = value
+        self.optimizer.load_state_dict(dict(state=stacked, param_groups=loaded[0]["param_groups"]))
+
+    def module(self, r: int = 0) -> nn.Module:
+        """Run r's network (bnopt.nets.models.DeepLinearNet) at the current parameters."""
+        if r not in self._modules:
+            s = self.specs[r]
+            self._modules[r] = build_model("dln", s["variant"], s["seed"], s["model"]).to(self.device)
+        model = self._modules[r]
+        model.load_state_dict(self.run_state(r)["model"])
+        return model
