@@ -5,6 +5,7 @@
     python -m bnopt bench-train --net dln [--steps 500 --repeats 3 --threads 1]
     python -m bnopt bench-probes [--net vgg]     (after a workflow run)
     python -m bnopt bench-surface [--net vgg --samples 512 --grid 21]
+    python -m bnopt digitize PAPER.pdf   (the paper's DLN curves from its PDF; needs pymupdf)
 """
 
 from __future__ import annotations
@@ -65,6 +66,12 @@ def main(argv: list[str] | None = None) -> int:
 
     add_surface_arguments(surface)
     surface.set_defaults(func=surface_main)
+    digitize = sub.add_parser("digitize", help="read the paper's DLN curves (Fig. 5b, 10) from the vector paths of "
+                                               "its PDF into workflow/resources/paper_curves.csv (needs pymupdf)")
+    from .tools.digitize import add_arguments as add_digitize_arguments, main as digitize_main
+
+    add_digitize_arguments(digitize)
+    digitize.set_defaults(func=digitize_main)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -9,7 +9,14 @@ about +-0.05 for accuracies; numbers stated in the text, +-0.02.
 
 A row also says whether this config's setting is the paper's (dataset, network,
 schedule). Where it is not (the quick config's digits and narrow VGG-11), compare the
-direction of a difference, not the value.
+direction of a difference, not the value. Each recipe trained with the paper's plain
+SGD (initialization, loss: bnopt.training.recipe) gets its own rows.
+
+The paper shows one draw of each run. Where a config has MIN_DRAWS or more seeds of
+a run, a row also says where the paper's value sits among them: its percentile
+(the share of seeds below it, ties counted half) and the seeds' central 90%. A value
+past float32's range (a probe that overflowed, recorded as inf) counts as above any
+threshold, never as missing.
 """
 
 from __future__ import annotations
@@ -21,9 +28,12 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from scipy import stats
+
 from ..training.optim import PAPER_TOKEN
+from ..training.recipe import DEFAULT_RECIPE
 from .claims import _runs, final_value
-from .tables import of_optimizer
+from .tables import of_recipe, recipes
 
 PAPER_NUMBERS = Path(__file__).resolve().parents[2] / "resources" / "paper_numbers.csv"
 # The paper's settings, per net: what a config must match for its values to compare.
@@ -32,8 +42,11 @@ PAPER_SETTING = {
     "dln": {"model.depth": 25, "model.width": 10, "model.normalized_layers": 24, "data.n_train": 1000,
             "steps": 10000, "batch_size": 1000},
 }
-COLUMNS = ["id", "source", "net", "variant", "lr", "quantity", "paper", "paper_low", "paper_high", "this_median",
-           "this_min", "this_max", "seeds", "agreement", "setting"]
+COLUMNS = ["id", "source", "net", "variant", "lr", "recipe", "quantity", "paper", "paper_value", "paper_low",
+           "paper_high", "this_median", "this_min", "this_max", "this_p05", "this_p95", "seeds", "overflowed",
+           "paper_percentile", "agreement", "setting"]
+# Seeds a run needs before the scorecard places the paper's value among them.
+MIN_DRAWS = 10
 
 
 def _last_test_accuracy(t: dict) -> float:
@@ -45,7 +58,7 @@ def _late(steps: pd.DataFrame, column: str) -> float:
     if steps.empty:
         return math.nan
     half = steps["step"].max() / 2
-    return float(steps.loc[steps["step"] >= half, column].replace([np.inf, -np.inf], np.nan).median())
+    return _measured(steps.loc[steps["step"] >= half, column], "median")
 
 
 def _at_largest_eta(landscape: pd.DataFrame) -> float:
@@ -60,8 +73,11 @@ def _deep_cosine(ics: pd.DataFrame) -> float:
     return float(ics.loc[ics["layer"] >= max(2, ics["layer"].max() / 2), "cosine"].median())
 
 
-def _finite(series: pd.Series, how: str) -> float:
-    values = series.replace([np.inf, -np.inf], np.nan).dropna()
+def _measured(series: pd.Series, how: str) -> float:
+    """`how` (median, max) of a probe column over the steps that measured it: NaN (not
+    measured) is left out, inf (past float32's range: an overflow) counts as larger
+    than any value."""
+    values = series.astype(float).dropna()
     return float(getattr(values, how)()) if len(values) else math.nan
 
 
@@ -72,12 +88,12 @@ MEASURES: dict[str, Callable[[dict], float]] = {
     "final_train_loss": lambda t: final_value(t["training"], "loss") if len(t["training"]) else math.nan,
     "initial_train_loss": lambda t: (float(t["training"].sort_values("step")["loss"].iloc[0])
                                      if len(t["training"]) else math.nan),
-    "grad_predictiveness": lambda t: _finite(t["landscape_steps"]["grad_change_max"], "median"),
+    "grad_predictiveness": lambda t: _measured(t["landscape_steps"]["grad_change_max"], "median"),
     "grad_change_at_largest_eta_max": lambda t: _at_largest_eta(t["landscape"]),
-    "effective_beta": lambda t: _finite(t["landscape_steps"]["effective_beta"], "median"),
-    "effective_beta_max": lambda t: _finite(t["landscape_steps"]["effective_beta"], "max"),
+    "effective_beta": lambda t: _measured(t["landscape_steps"]["effective_beta"], "median"),
+    "effective_beta_max": lambda t: _measured(t["landscape_steps"]["effective_beta"], "max"),
     "effective_beta_late": lambda t: _late(t["landscape_steps"], "effective_beta"),
-    "loss_along_gradient_max": lambda t: _finite(t["landscape_steps"]["loss_max"], "max"),
+    "loss_along_gradient_max": lambda t: _measured(t["landscape_steps"]["loss_max"], "max"),
     "ics_cosine_deep": lambda t: _deep_cosine(t["ics"]),
 }
 TABLES = ("training", "evals", "landscape", "landscape_steps", "ics")
@@ -137,21 +153,56 @@ def _agreement(value: float, low: float, high: float) -> str:
     return "within the paper's range"
 
 
+def paper_percentile(values: list[float], paper: float) -> float:
+    """Where the paper's value sits among this config's seeds: the percentage of seeds
+    below it, ties counted half (inf, an overflow, is above any finite value)."""
+    return float(stats.percentileofscore(np.asarray(values, dtype=float), paper, kind="mean"))
+
+
+def central_interval(values: list[float], coverage: float = 0.9) -> tuple[float, float]:
+    """The seeds' central `coverage` (the 5th and 95th percentiles by default; an
+    overflow, inf, is the largest value)."""
+    tail = (1 - coverage) / 2 * 100
+    low, high = np.percentile(np.asarray(values, dtype=float), [tail, 100 - tail], method="linear")
+    return float(low), float(high)
+
+
+def run_values(tables: dict[str, pd.DataFrame], net: str, variant: str, lr: float, measure: str) -> dict[int, float]:
+    """The measure `measure` for every seed of the run (net, variant, lr) in `tables`
+    (one recipe's): {seed: value}, NaN where the seed lacks what it reads."""
+    run_tables = {name: _runs(tables[name], net, variant, lr) if len(tables[name]) else tables[name]
+                  for name in TABLES}
+    seeds = sorted(set(run_tables["training"]["seed"].astype(int))) if len(run_tables["training"]) else []
+    return {s: MEASURES[measure]({name: t[t["seed"] == s] for name, t in run_tables.items()}) for s in seeds}
+
+
+def _row(n, recipe: str, values: list[float], config: dict) -> dict:
+    measured = [v for v in values if not math.isnan(v)]
+    median = float(np.median(measured)) if measured else math.nan
+    draws = len(measured) >= MIN_DRAWS and not math.isnan(n.paper_value)
+    low, high = central_interval(measured) if len(measured) >= MIN_DRAWS else (math.nan, math.nan)
+    return dict(id=n.id, source=n.source, net=n.net, variant=n.variant, lr=n.lr, recipe=recipe, quantity=n.quantity,
+                paper=n.paper, paper_value=n.paper_value, paper_low=n.paper_low, paper_high=n.paper_high,
+                this_median=median, this_min=min(measured) if measured else math.nan,
+                this_max=max(measured) if measured else math.nan, this_p05=low, this_p95=high, seeds=len(measured),
+                overflowed=sum(1 for v in measured if math.isinf(v)),
+                paper_percentile=paper_percentile(measured, n.paper_value) if draws else math.nan,
+                agreement=_agreement(median, n.paper_low, n.paper_high), setting=setting(config, n.net))
+
+
 def scorecard(tables: dict[str, pd.DataFrame], config: dict, numbers: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per paper number: this config's median and range over seeds beside it."""
+    """One row per paper number and recipe trained with the paper's plain SGD: this
+    config's median, range and (with MIN_DRAWS seeds or more) central 90% over seeds
+    beside it, and the paper's percentile among them. The default recipe has a row for
+    every number; another recipe, for the numbers its runs measure."""
     numbers = load_paper_numbers() if numbers is None else numbers
-    tables = {name: of_optimizer(table, PAPER_TOKEN) for name, table in tables.items()}  # the paper's SGD
     rows = []
-    for n in numbers.itertuples():
-        run_tables = {name: _runs(tables[name], n.net, n.variant, n.lr) if len(tables[name]) else tables[name]
-                      for name in TABLES}
-        seeds = sorted(set(run_tables["training"]["seed"].astype(int))) if len(run_tables["training"]) else []
-        values = [MEASURES[n.measure]({name: t[t["seed"] == s] for name, t in run_tables.items()}) for s in seeds]
-        finite = [v for v in values if not math.isnan(v)]
-        median = float(np.median(finite)) if finite else math.nan
-        rows.append(dict(id=n.id, source=n.source, net=n.net, variant=n.variant, lr=n.lr, quantity=n.quantity,
-                         paper=n.paper, paper_low=n.paper_low, paper_high=n.paper_high, this_median=median,
-                         this_min=min(finite) if finite else math.nan, this_max=max(finite) if finite else math.nan,
-                         seeds=len(finite), agreement=_agreement(median, n.paper_low, n.paper_high),
-                         setting=setting(config, n.net)))
+    for recipe in recipes(tables["training"]):
+        mine = {name: of_recipe(table, recipe) for name, table in tables.items()}
+        if len(mine["training"]) and mine["training"]["optimizer"].iloc[0] != PAPER_TOKEN:
+            continue  # the paper trained with plain SGD: another optimizer's numbers do not compare
+        for n in numbers.itertuples():
+            values = list(run_values(mine, n.net, n.variant, n.lr, n.measure).values())
+            if recipe == DEFAULT_RECIPE or any(not math.isnan(v) for v in values):
+                rows.append(_row(n, recipe, values, config))
     return pd.DataFrame(rows, columns=COLUMNS)
