@@ -139,6 +139,14 @@ BAD = [
     ("groups as a fraction", lambda c: c["nets"]["vgg"]["model"].update(groups=2.5), "2.5"),
     ("grid finer than 3 digits", lambda c: c["nets"]["dln"]["runs"][0].update(
         lrs={"geometric": [1.0e-6, 1.001e-6], "points": 5}), "repeats a value"),
+    ("unknown initialization", lambda c: c["nets"]["dln"]["runs"][0].update(init="glorot_truncnormal"),
+     "glorot_truncnormal"),
+    ("unknown net initialization", lambda c: c["nets"]["vgg"].update(init="xavier"), "xavier"),
+    ("unknown loss", lambda c: c["nets"]["dln"]["runs"][0].update(loss="mean"), "mean"),
+    ("a DLN loss for the VGG", lambda c: c["nets"]["vgg"]["runs"][0].update(loss="sum"),
+     "nets.vgg.runs[0].loss = 'sum': the VGG trains with cross_entropy only"),
+    ("a dense window without its interval", lambda c: c["nets"]["dln"].update(probes={"dense": {"until": 500}}),
+     "'every' is a required property"),
 ]
 
 
@@ -258,6 +266,40 @@ def test_the_norms_file_adds_todays_normalizations_to_the_quick_config():
                                                         for v in ("layernorm", "groupnorm", "weightnorm")}
     assert set(both["nets"]["dln"]["surface"]["variants"]) == set(VARIANTS)
     assert both["nets"]["dln"]["surface"]["grid"] == quick["nets"]["dln"]["surface"]["grid"]  # merged, not replaced
+
+
+def test_a_groups_init_and_loss_name_its_runs_and_only_theirs():
+    """Default-recipe runs keep their spec (and so their results); another init or loss
+    is in the spec and the folder, per group or per net."""
+    config = load("tests/configs/smoke.yaml")
+    before = {run: train_spec(validated(config), run) for run in expand_runs(validated(config))}
+    config["nets"]["dln"]["runs"].append(dict(variants=["standard"], lrs=[1e-4], seeds=[0], init="glorot_normal",
+                                              loss="sum"))
+    config = validated(config)
+    runs = expand_runs(config)
+    added = [run for run in runs if run not in before]
+    assert [run.path for run in added] == ["dln/standard+glorot_normal+sum/lr~0.0001/seed~0"]
+    assert {run: train_spec(config, run) for run in before} == before
+    spec = train_spec(config, added[0])
+    assert spec["init"] == "glorot_normal" and spec["loss"] == "sum"
+    assert find_run(config, "dln", "standard+glorot_normal+sum", "0.0001", "0") == added[0]
+    config["nets"]["dln"]["loss"] = "sum"  # the net's own loss: every DLN run of a group without one
+    sums = {run.path for run in expand_runs(validated(config)) if run.loss == "sum"}
+    assert "dln/standard+sum/lr~0.0001/seed~0" in sums and len(sums) == len(expand_runs(config)) - 8
+
+
+def test_a_groups_probes_override_the_nets_for_its_runs_only():
+    config = load("tests/configs/smoke.yaml")
+    config["nets"]["dln"]["runs"].append(dict(variants=["l1"], lrs=[1e-4], seeds=[0, 1],
+                                              probes={"curvature": {"iterations": 0}, "dense": {"until": 30, "every": 5}}))
+    config = validated(config)
+    mine, other = Run("dln", "l1", 1e-4, 1), Run("dln", "standard", 1e-4, 0)
+    settings = probe_settings(config, mine)
+    assert settings["curvature"] == {"iterations": 0, "tol": 1e-3} and settings["dense"] == {"until": 30, "every": 5}
+    assert settings["landscape"] == probe_settings(config, other)["landscape"]  # the rest is the net's
+    assert probe_settings(config, other)["curvature"]["iterations"] == 5 and "dense" not in probe_settings(config, other)
+    stacks = [stack for stack in train_stacks(config) if stack.runs[0].variant == "l1"]
+    assert [stack.name for stack in stacks] == ["dln/l1/lr~0.0001/seeds~0-1"]
 
 
 def test_an_optimizer_that_cannot_be_fails_naming_the_key():

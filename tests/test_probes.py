@@ -1,6 +1,7 @@
 """Probes against answers known in closed form, and proof that they leave no trace."""
 
 import copy
+import math
 import os
 import random
 
@@ -13,10 +14,11 @@ from torch import nn
 from bnopt.training.data import prepare_digits
 from bnopt.nets.models import build_model
 from bnopt.measure.probes import (StepEvaluator, cosine, eta_grid, internal_covariate_shift, landscape,
-                                  lanczos_top_eigenvalue, layer_param_indices, norm, top_hessian_eigenvalue,
-                                  weight_indices)
+                                  lanczos_top_eigenvalue, layer_param_indices, norm, overflowed,
+                                  top_hessian_eigenvalue, weight_indices)
 from bnopt.training.problems import dln_problem
-from bnopt.measure.replay import finish_step, measure_step, probe_segment, ReplayMismatch, segment_steps, TABLES
+from bnopt.measure.replay import (finish_step, measure_step, probe_segment, probed_steps, ReplayMismatch,
+                                  segment_steps, TABLES)
 from bnopt.training.checkpoints import CHECKPOINT_NAME, load_checkpoint
 from bnopt.training.engine import build_problem, build_run, train_step
 from bnopt.training.train import run_training
@@ -80,6 +82,31 @@ def test_landscape_along_a_momentum_update_on_a_quadratic_is_exact():
     # with d = -g it is the gradient's landscape, bit for bit
     along_gradient = landscape(evaluator, params, [g], etas)
     assert landscape(evaluator, params, [g], etas, direction=[-g]) == along_gradient
+
+
+class Quartic(nn.Module):
+    """f(x) = sum x^4 in float32: steep enough that a long step along -grad overflows."""
+
+    def __init__(self, x0: torch.Tensor):
+        super().__init__()
+        self.x = nn.Parameter(x0.clone())
+
+    def forward(self, _):
+        return self.x.pow(4).sum()
+
+
+def test_a_probe_point_past_float32s_range_is_an_overflow_not_a_missing_value():
+    """At x = 1e3 the gradient 4 x^3 = 4e9; a step of 1e-6 lands at ~4e3 (finite, ~2.6e14),
+    one of 1e4 at ~4e13 (x^4 ~ 3e54 and 4 x^3 ~ 3e41, both past float32's 3.4e38):
+    recorded as inf, so a max over steps or a percentile counts it as the largest value."""
+    model = Quartic(torch.full((3,), 1e3))
+    evaluator = StepEvaluator(model, (torch.zeros(1), torch.zeros(1)), lambda out, _: out, step=0)
+    params = [model.x.detach().clone()]
+    _, grad = evaluator.loss_and_grad(params)
+    small, large = landscape(evaluator, params, grad, [1e-6, 1e4])
+    assert all(math.isfinite(v) for v in (small.loss, small.grad_change, small.beta))
+    assert large.loss == large.grad_change == large.beta == math.inf
+    assert overflowed(float("nan")) == math.inf and overflowed(-2.5) == -2.5
 
 
 def test_eta_grid_is_geometric_with_both_ends():
@@ -385,6 +412,15 @@ def test_a_replay_that_differs_fails_naming_run_step_and_values(tmp_path):
     with pytest.raises(ReplayMismatch, match="within relative"):
         probe_segment(spec, probe, None, out["checkpoints"], out["metrics"], 0, 4, device="cpu", threads=1,
                       replay_rtol=0.5e-3 / recorded)
+
+
+def test_dense_probes_measure_the_first_steps_more_often():
+    probe = dict(probe_every=250, dense=dict(until=1000, every=50))
+    steps = probed_steps(probe, 0, 10_000)
+    assert steps[:4] == [0, 50, 100, 150] and 950 in steps and 1050 not in steps and 1250 in steps
+    assert len(steps) == 20 + 36  # every 50 below 1,000; every 250 from there
+    assert probed_steps(dict(probe_every=250), 0, 1000) == [0, 250, 500, 750]
+    assert probed_steps(probe, 500, 750) == [500, 550, 600, 650, 700]
 
 
 def test_segments_cover_the_run():

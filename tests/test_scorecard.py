@@ -1,11 +1,17 @@
-"""The scorecard's setting check and the part of the config it reads."""
+"""The scorecard: its setting check, the part of the config it reads, where the paper's numbers sit among
+a config's seeds, and the DLN numbers read from the paper's digitized curves."""
 
+import math
 from pathlib import Path
 
+import pandas as pd
+import pytest
 import yaml
 from snakemake.utils import validate
 
-from bnopt.analysis.scorecard import setting, setting_inputs
+from bnopt.analysis.scorecard import (central_interval, load_paper_numbers, paper_percentile, scorecard, setting,
+                                      setting_inputs)
+from bnopt.tools.digitize import load_curves, paper_values
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,3 +39,56 @@ def test_the_scorecard_reads_only_the_setting_keys():
     assert "runs" not in view["nets"]["dln"] and "surface" not in view["nets"]["dln"]
     for net in ("vgg", "dln"):
         assert setting(view, net) == setting(quick, net)
+
+
+def test_the_papers_percentile_among_draws():
+    """The share of draws below the paper's value, ties counted half; an overflow (inf)
+    lies above any value; the central 90% spans the 5th to the 95th percentile."""
+    draws = list(range(1, 101))  # 1..100
+    assert paper_percentile(draws, 4.5) == 4.0 and paper_percentile(draws, 50) == 49.5
+    assert paper_percentile(draws, 0) == 0.0 and paper_percentile(draws, 1e9) == 100.0
+    assert paper_percentile([1.0, 2.0, math.inf, math.inf], 3.0) == 50.0  # the overflows are above it
+    assert paper_percentile([1.0, math.inf], math.inf) == 75.0
+    low, high = central_interval(draws)
+    assert (low, high) == (pytest.approx(5.95), pytest.approx(95.05))
+    assert central_interval([1.0] * 9 + [math.inf] * 11)[1] == math.inf
+
+
+def _run_tables(values: dict[int, float], variant="standard", recipe=""):
+    """Tables in which seed s's final smoothed loss is values[s] (a flat training curve)."""
+    rows = [dict(net="dln", variant=variant, lr=1e-6, seed=s, recipe=recipe, optimizer="sgd", step=t, loss=v,
+                 accuracy=math.nan) for s, v in values.items() for t in range(20)]
+    empty = pd.DataFrame(columns=["net", "variant", "lr", "seed", "recipe", "optimizer", "step"])
+    return dict(training=pd.DataFrame(rows), evals=empty, landscape=empty, landscape_steps=empty, ics=empty)
+
+
+def test_the_scorecard_places_the_paper_among_ten_or_more_seeds_per_recipe():
+    numbers = load_paper_numbers()
+    numbers = numbers[numbers["id"] == "5b-std"]
+    few = scorecard(_run_tables({s: 1000.0 + s for s in range(3)}), {"nets": {}}, numbers)
+    assert few["seeds"].tolist() == [3] and few["paper_percentile"].isna().all()
+    tables = _run_tables({s: 100.0 * (s + 1) for s in range(20)})  # 100, 200, ..., 2000
+    other = _run_tables({s: 10.0 for s in range(12)}, recipe="glorot_normal+sum")
+    both = {name: pd.concat([tables[name], other[name]]) for name in tables}
+    card = scorecard(both, {"nets": {}}, numbers).set_index("recipe")
+    paper = float(numbers["paper_value"].iloc[0])  # 1,661: 16 of 20 seeds below
+    assert card.loc["", "paper_percentile"] == pytest.approx(80.0) and card.loc["", "seeds"] == 20
+    assert card.loc["", "this_p05"] < paper < card.loc["", "this_p95"]
+    assert card.loc["glorot_normal+sum", "paper_percentile"] == 100.0
+    assert card.loc["glorot_normal+sum", "agreement"] == "below the paper's"
+
+
+def test_the_dln_numbers_are_the_scorecards_measures_of_the_digitized_curves():
+    """paper_numbers.csv's DLN values come from workflow/resources/paper_curves.csv (bnopt
+    digitize), through the same measures the scorecard applies to a run: typed by no one."""
+    numbers = load_paper_numbers()
+    derived = paper_values(load_curves(), numbers)
+    assert set(derived) == {"5b-start", "5b-std", "5b-bn", "5b-l2", "5b-linf", "5b-l1", "10-bn-beta",
+                            "10-std-beta-early", "10-std-beta-late", "10-std-loss"}
+    for key, value in derived.items():
+        row = numbers.set_index("id").loc[key]
+        assert row["paper_value"] == pytest.approx(value, rel=1e-3), key
+        assert row["paper_low"] == pytest.approx(value / 2, rel=1e-2) and row["paper_high"] == pytest.approx(2 * value, rel=1e-2)
+    # What the re-reading changed: the late median is back at 2/lr, the peak loss above 1e14.
+    assert derived["10-std-beta-late"] == pytest.approx(2e6, rel=0.05)
+    assert derived["10-std-loss"] > 3e14 and derived["10-std-beta-early"] > 5e14

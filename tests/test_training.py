@@ -161,6 +161,30 @@ def test_checkpoints_load_with_weights_only(digits, tmp_path):
         torch.load(folder / CHECKPOINT_NAME.format(step=step), weights_only=True)
 
 
+def test_the_sum_loss_is_twice_the_half_sum_and_takes_twice_the_step():
+    """On a one-layer linear net (f(x) = W x), closed form: L = c sum_n ||W x_n - A x_n||^2
+    with c = 1/2 (half_sum) or 1 (sum), its gradient 2c (W - A) X'X; so one SGD step of
+    lr moves W by -2c lr (W - A) X'X: the sum takes twice half_sum's step."""
+    from bnopt.training.engine import make_engine
+    from bnopt.training.problems import make_dln_data
+
+    spec = dict(net="dln", variant="standard", lr=1e-3, seed=4, steps=1, batch_size=50, eval_every=1,
+                checkpoint_every=1, model=dict(depth=1, width=3, normalized_layers=0), data=dict(n_train=50, n_test=5))
+    data = make_dln_data(4, n_train=50, n_test=5, dim=3)
+    x, a = data["train_x"].double(), data["A"].double()
+    for loss, c in (("half_sum", 0.5), ("sum", 1.0)):
+        engine = make_engine([dict(spec, loss=loss)], None, torch.device("cpu"))
+        w = engine.run_state(0)["model"]["blocks.0.linear.weight"].double()
+        expected_loss = c * ((x @ w.T - x @ a.T) ** 2).sum()
+        losses, _ = engine.step(0)
+        assert float(losses[0]) == pytest.approx(float(expected_loss), rel=1e-5)
+        moved = engine.run_state(0)["model"]["blocks.0.linear.weight"].double()
+        expected = w - spec["lr"] * 2 * c * (w - a) @ (x.T @ x)
+        torch.testing.assert_close(moved, expected, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="unknown DLN loss 'mean'; choose one of half_sum, sum"):
+        make_engine([dict(spec, loss="mean")], None, torch.device("cpu"))
+
+
 def test_full_batch_is_the_training_set_itself_in_order():
     from bnopt.training.problems import dln_problem
 

@@ -163,8 +163,12 @@ def central_interval(values: list[float], coverage: float = 0.9) -> tuple[float,
     """The seeds' central `coverage` (the 5th and 95th percentiles by default; an
     overflow, inf, is the largest value)."""
     tail = (1 - coverage) / 2 * 100
-    low, high = np.percentile(np.asarray(values, dtype=float), [tail, 100 - tail], method="linear")
-    return float(low), float(high)
+    values = np.asarray(values, dtype=float)
+    largest = values[np.isfinite(values)].max(initial=-math.inf)
+    # An overflow stands in as the largest float; a percentile that reaches above every
+    # finite value touched it, and is inf.
+    low, high = np.percentile(np.minimum(values, np.finfo(float).max), [tail, 100 - tail], method="linear")
+    return tuple(math.inf if v > largest else float(v) for v in (low, high))
 
 
 def run_values(tables: dict[str, pd.DataFrame], net: str, variant: str, lr: float, measure: str) -> dict[int, float]:

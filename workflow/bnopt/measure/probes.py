@@ -172,19 +172,29 @@ class LandscapePoint:
     beta: float  # grad_change / ||eta g||
 
 
+def overflowed(value: float) -> float:
+    """`value`, or +inf where it is not finite. A probe evaluates float32 (the function
+    SGD descends); at a point where the loss or gradient runs past float32's range
+    (3.4e38: a heavy-tailed initialization's first steps, a long step along a steep
+    gradient) the values are inf or, from inf - inf, NaN. Either way the true value is
+    larger than float32 holds: an overflow, recorded as inf, never as missing."""
+    return value if math.isfinite(value) else math.inf
+
+
 def landscape(evaluator: StepEvaluator, params: Tensors, grad: Tensors, etas: list[float],
               direction: Tensors | None = None) -> list[LandscapePoint]:
     """Loss, gradient predictiveness and beta-smoothness along -grad (Fig. 4, 10-13),
     or along `direction` d (the optimizer's update per unit lr): at x + eta d, the
-    change ||g - grad L(x + eta d)|| and beta = change / (eta ||d||)."""
+    change ||g - grad L(x + eta d)|| and beta = change / (eta ||d||). A value past
+    float32's range is inf (:func:`overflowed`)."""
     step = [-g for g in grad] if direction is None else direction
     step_norm = norm(step)
     points = []
     for eta in etas:
         loss, moved_grad = evaluator.loss_and_grad(axpy(eta, step, params))
-        change = norm(sub(grad, moved_grad))
-        beta = change / (eta * step_norm) if step_norm > 0 else float("nan")
-        points.append(LandscapePoint(eta, loss, change, beta))
+        change = overflowed(norm(sub(grad, moved_grad)))
+        beta = overflowed(change / (eta * step_norm)) if step_norm > 0 else float("nan")
+        points.append(LandscapePoint(eta, overflowed(loss), change, beta))
     return points
 
 
@@ -218,7 +228,7 @@ def internal_covariate_shift(evaluator: StepEvaluator, before: Tensors, after: T
             with torch.no_grad():
                 carried = evaluator.model.forward_layer(i - 1, carried)
             G_prime = evaluator.grad_from_layer(i, carried, w)
-        points.append(ShiftPoint(i + 1, norm([G - G_prime]), cosine([G], [G_prime])))
+        points.append(ShiftPoint(i + 1, overflowed(norm([G - G_prime])), cosine([G], [G_prime])))
     return points
 
 

@@ -24,7 +24,8 @@ from ..training.checkpoints import CHECKPOINT_NAME, checkpoint_steps, load_check
 from ..training.engine import make_engine
 from ..training.train import device_name, resolve_device, run_columns, run_name, use_exact_numerics
 from .probes import (ActivationRecorder, StepEvaluator, cosine, eta_grid, internal_covariate_shift, landscape,
-                     layer_param_indices, norm, top_hessian_eigenvalue, unit_moments, unit_values, weight_indices)
+                     layer_param_indices, norm, overflowed, top_hessian_eigenvalue, unit_moments, unit_values,
+                     weight_indices)
 
 TABLES = ("landscape", "landscape_steps", "ics", "activations", "moments", "curvature")
 UPDATE_COLUMNS = ("update_loss_min", "update_loss_max", "update_grad_change_min", "update_grad_change_max",
@@ -171,9 +172,10 @@ def finish_step(model, problem, step: int, measured: dict, groups, weights, rows
     seconds = measured["seconds"] + time.perf_counter() - started
     losses = [p.loss for p in points]
     changes = [p.grad_change for p in points]
-    rows["landscape_steps"].append((step, measured["loss"], norm(measured["grad"]), min(losses), max(losses),
-                                    min(changes), max(changes), max(p.beta for p in points), *update,
-                                    evaluator.evaluations, evaluator.backwards, seconds))
+    grad_norm = overflowed(norm(measured["grad"]))
+    rows["landscape_steps"].append((step, measured["loss"], grad_norm, min(losses), max(losses), min(changes),
+                                    max(changes), max(p.beta for p in points), *update, evaluator.evaluations,
+                                    evaluator.backwards, seconds))
 
 
 def probe_segment(spec: dict, probe: dict, data_path: str | None, checkpoints: str | Path, metrics_path: str | Path,
