@@ -40,6 +40,7 @@ rule all:
         expand("results/tables/{table}.parquet", table=AGGREGATE_TABLES),
         "results/tables/claims.csv",
         "results/tables/scorecard.csv",
+        "results/tables/scorecard_values.parquet",
         all_surface_outputs("rows"),
         all_surface_outputs("line"),
         "results/tables/surface.parquet",

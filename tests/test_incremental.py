@@ -24,6 +24,11 @@ DOWNSTREAM = {"aggregate": 1, "claims": 1, "scorecard": 1, "report": 1, "all": 1
 # The smoke config's surfaces: VGG standard and batchnorm at 0.1 (two blocks of rows
 # each), DLN standard, batchnorm and l2 at 1e-4 and standard at 1 (one block each).
 SURFACE_JOBS = {"surface": 8, "interpolation": 6, "surfaces": 1}
+DLN_SURFACES = {"surface": 4, "interpolation": 4, "surfaces": 1}
+# Its runs: 8 VGG runs, a job each, probed in 2 segments each; 16 DLN runs in 14 stacks (a
+# stack of two seeds of each variant of the Glorot normal + sum recipe, the others one run),
+# 10 of them probed, in 2 segments each.
+EVERY_JOB = {"train": 8, "train_stack": 14, "probe": 16, "probe_stack": 20, **SURFACE_JOBS, **DOWNSTREAM}
 
 
 @pytest.fixture(scope="module")
@@ -74,19 +79,26 @@ def test_nothing_changed_schedules_nothing(snakemake_bin, project):
 def test_a_probe_setting_reruns_only_probes_and_what_follows(snakemake_bin, project, tmp_path):
     configfile = changed_config(tmp_path, lambda c: c["nets"]["dln"]["probes"].update(
         landscape={"low": 0.01, "high": 30.0, "points": 6}))
-    assert plan(snakemake_bin, project, configfile) == {"probe": 16, **DOWNSTREAM}  # 8 DLN runs x 2 segments
+    assert plan(snakemake_bin, project, configfile) == {"probe_stack": 20, **DOWNSTREAM}  # 10 DLN stacks x 2 segments
 
 
 def test_the_update_direction_flag_reruns_only_the_momentum_runs_probes(snakemake_bin, project, tmp_path):
     """Under plain SGD the update is -lr grad: only the two momentum runs read the flag."""
     configfile = changed_config(tmp_path, lambda c: c["nets"]["dln"]["probes"]["landscape"].update(
         along_update=False))
-    assert plan(snakemake_bin, project, configfile) == {"probe": 4, **DOWNSTREAM}
+    assert plan(snakemake_bin, project, configfile) == {"probe_stack": 4, **DOWNSTREAM}
 
 
 def test_an_optimizer_setting_retrains_only_its_groups_runs(snakemake_bin, project, tmp_path):
     configfile = changed_config(tmp_path, lambda c: c["nets"]["dln"]["runs"][1]["optimizer"].update(momentum=0.5))
-    assert plan(snakemake_bin, project, configfile) == {"train": 2, "probe": 4, **DOWNSTREAM}
+    assert plan(snakemake_bin, project, configfile) == {"train_stack": 2, "probe_stack": 4, **DOWNSTREAM}
+
+
+def test_a_recipe_setting_retrains_only_its_groups_runs(snakemake_bin, project, tmp_path):
+    """Another loss for the Glorot normal group: its two stacks (four runs) retrain, into
+    new folders (standard+glorot_normal); nothing else moves."""
+    configfile = changed_config(tmp_path, lambda c: c["nets"]["dln"]["runs"][3].pop("loss"))
+    assert plan(snakemake_bin, project, configfile) == {"train_stack": 2, "probe_stack": 4, **DOWNSTREAM}
 
 
 def test_editing_the_notebook_or_figure_code_reruns_only_the_report(snakemake_bin, project):
@@ -104,7 +116,13 @@ def test_editing_the_notebook_or_figure_code_reruns_only_the_report(snakemake_bi
 def test_editing_training_code_retrains(snakemake_bin, project, module):
     sources, _ = project
     with edited(sources / "workflow/bnopt" / module, "\n# edited\n"):
-        assert plan(snakemake_bin, project) == {"train": 20, "probe": 32, **SURFACE_JOBS, **DOWNSTREAM}
+        assert plan(snakemake_bin, project) == EVERY_JOB
+
+
+def test_editing_the_stacked_dln_retrains_only_the_dln(snakemake_bin, project):
+    sources, _ = project
+    with edited(sources / "workflow/bnopt/training/stacked.py", "\n# edited\n"):
+        assert plan(snakemake_bin, project) == {"train_stack": 14, "probe_stack": 20, **DLN_SURFACES, **DOWNSTREAM}
 
 
 def test_editing_one_normalization_retrains_only_its_runs(snakemake_bin, project):
@@ -113,21 +131,24 @@ def test_editing_one_normalization_retrains_only_its_runs(snakemake_bin, project
     with edited(sources / "workflow/bnopt/norms/noise.py", "\n# edited\n"):
         assert plan(snakemake_bin, project) == {"train": 1, "probe": 2, **DOWNSTREAM}
     with edited(sources / "workflow/bnopt/norms/lp.py", "\n# edited\n"):  # DLN l2 also has a surface
-        assert plan(snakemake_bin, project) == {"train": 1, "probe": 2, "surface": 1, "interpolation": 1,
+        assert plan(snakemake_bin, project) == {"train_stack": 1, "probe_stack": 2, "surface": 1, "interpolation": 1,
                                                 "surfaces": 1, **DOWNSTREAM}
     # Today's: the group family is VGG groupnorm and DLN layernorm; weight norm one run of each net.
     for family in ("group", "weight"):
         with edited(sources / f"workflow/bnopt/norms/{family}.py", "\n# edited\n"):
-            assert plan(snakemake_bin, project) == {"train": 2, "probe": 4, **DOWNSTREAM}, family
-    # BatchNorm's: every batchnorm and noisy_batchnorm run (VGG 4; DLN 4: 1e-4, the sweep's two, momentum).
+            assert plan(snakemake_bin, project) == {"train": 1, "train_stack": 1, "probe": 2, "probe_stack": 2,
+                                                    **DOWNSTREAM}, family
+    # BatchNorm's: every batchnorm and noisy_batchnorm run (VGG 4; DLN 5 stacks: 1e-4, the sweep's two,
+    # momentum, and the Glorot normal + sum recipe's two seeds).
     with edited(sources / "workflow/bnopt/norms/batch.py", "\n# edited\n"):
-        assert plan(snakemake_bin, project)["train"] == 8
+        counts = plan(snakemake_bin, project)
+        assert counts["train"] == 4 and counts["train_stack"] == 5
 
 
 def test_editing_probe_or_claims_code_does_not_retrain(snakemake_bin, project):
     sources, _ = project
     with edited(sources / "workflow/bnopt/measure/probes.py", "\n# edited\n"):
-        assert plan(snakemake_bin, project) == {"probe": 32, **DOWNSTREAM}
+        assert plan(snakemake_bin, project) == {"probe": 16, "probe_stack": 20, **DOWNSTREAM}
     with edited(sources / "workflow/bnopt/analysis/claims.py", "\n# edited\n"):
         assert plan(snakemake_bin, project) == {"claims": 1, "scorecard": 1, "report": 1, "all": 1}
 
@@ -178,7 +199,7 @@ def test_a_sweep_without_probes_adds_only_training_jobs(snakemake_bin, project, 
                                                                           "points": 3}, "probe": False})
 
     configfile = changed_config(tmp_path, add_sweep)
-    assert plan(snakemake_bin, project, configfile) == {"train": 2, **DOWNSTREAM}
+    assert plan(snakemake_bin, project, configfile) == {"train_stack": 2, **DOWNSTREAM}
 
 
 def test_a_killed_surface_job_redoes_only_its_block(snakemake_bin, project, tmp_path):
@@ -205,9 +226,9 @@ def test_deleted_outputs_are_the_only_ones_rebuilt(snakemake_bin, project, tmp_p
     segment.unlink()
     assert plan(snakemake_bin, (sources, workdir)) == {"probe": 1, **DOWNSTREAM}
     metrics.unlink()
-    # A training output gone: that run retrains, and its probes (which read it) rerun.
-    assert plan(snakemake_bin, (sources, workdir)) == {"train": 1, "probe": 3, "surface": 1, "interpolation": 1,
-                                                       "surfaces": 1, **DOWNSTREAM}
+    # A training output gone: that run (a stack of one) retrains, and its probes (which read it) rerun.
+    assert plan(snakemake_bin, (sources, workdir)) == {"train_stack": 1, "probe": 1, "probe_stack": 2, "surface": 1,
+                                                       "interpolation": 1, "surfaces": 1, **DOWNSTREAM}
     snakemake(snakemake_bin, workdir, repo=sources)
     for path, frame in kept.items():
         pd.testing.assert_frame_equal(pd.read_parquet(path), frame)  # rebuilt, value for value
@@ -242,9 +263,9 @@ def test_a_second_snakemake_on_the_same_directory_is_refused(snakemake_bin, proj
 def test_a_cosmetic_edit_is_forgiven_with_touch(snakemake_bin, project, tmp_path):
     sources, workdir = _copy(project, tmp_path)
     with edited(sources / "workflow/bnopt/norms/__init__.py", "\n# a comment only\n"):
-        assert plan(snakemake_bin, (sources, workdir)) == {"train": 20, "probe": 32, **SURFACE_JOBS, **DOWNSTREAM}
+        assert plan(snakemake_bin, (sources, workdir)) == EVERY_JOB
         # --touch marks the outputs up to date and records the new code fingerprint.
         snakemake(snakemake_bin, workdir, "--touch", repo=sources)
         assert plan(snakemake_bin, (sources, workdir)) == {}
     # The next edit (here: putting the file back) is seen again.
-    assert plan(snakemake_bin, (sources, workdir))["train"] == 20
+    assert plan(snakemake_bin, (sources, workdir)) == EVERY_JOB

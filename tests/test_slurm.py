@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from snakemake.utils import validate
 
 from workflow_helpers import REPO, SMOKE, snakemake
 
@@ -57,7 +58,10 @@ def on_slurm(snakemake_bin, workdir, *args, configfile=SMOKE, check=True):
 
 
 def slurm_job_logs(workdir: Path, rule: str) -> list[Path]:
-    return sorted((workdir / ".snakemake" / "slurm_logs" / f"rule_{rule}").glob("*/*.log"))
+    """The SLURM logs of a rule's jobs (``train`` and ``probe`` include the DLN stacks'
+    rules, train_stack_N and probe_stack_N)."""
+    folders = (workdir / ".snakemake" / "slurm_logs").glob(f"rule_{rule}*")
+    return sorted(log for folder in folders for log in folder.glob("*/*.log"))
 
 
 def test_the_smoke_dag_on_slurm_equals_the_local_run(slurm_cluster, smoke_run, snakemake_bin, tmp_path):
@@ -68,14 +72,17 @@ def test_the_smoke_dag_on_slurm_equals_the_local_run(slurm_cluster, smoke_run, s
     seconds = time.monotonic() - t0
     output = done.stdout + done.stderr
     # Every train and probe job ran as a SLURM job: a job id in snakemake's log and a SLURM log per job.
-    from bnopt.runs import expand_runs, probed_runs
+    from bnopt.runs import expand_runs, probe_stacks, probed_runs, train_stacks
 
     config = yaml.safe_load(SMOKE.read_text())
-    runs, probed = len(expand_runs(config)), len(probed_runs(config))
+    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+    # A job per VGG run and per DLN stack; two segments per probed VGG run and DLN stack.
+    runs = len([r for r in expand_runs(config) if r.net == "vgg"]) + len(train_stacks(config))
+    probed = len([r for r in probed_runs(config) if r.net == "vgg"]) + len(probe_stacks(config))
     assert len(slurm_job_logs(workdir, "train")) == runs
-    assert len(slurm_job_logs(workdir, "probe")) == 2 * probed  # two segments per probed run in the smoke config
+    assert len(slurm_job_logs(workdir, "probe")) == 2 * probed
     for log in slurm_job_logs(workdir, "train"):
-        assert log.stem.isdigit() and "rule train:" in log.read_text()  # <SLURM job id>.log
+        assert log.stem.isdigit() and "rule train" in log.read_text()  # <SLURM job id>.log
     assert output.count("SLURM jobid") >= runs + 2 * probed
     # ... and the local rules did not.
     assert not slurm_job_logs(workdir, "aggregate") and not slurm_job_logs(workdir, "report")

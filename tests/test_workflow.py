@@ -26,9 +26,12 @@ def test_smoke_dag_trains_every_run(smoke_run):
     workdir, seconds = smoke_run
     config = yaml.safe_load(SMOKE.read_text())
     manifests = sorted(workdir.glob("results/*/*/lr~*/seed~*/train/manifest.json"))
-    from bnopt.runs import expand_runs
+    from bnopt.runs import expand_runs, train_stacks
 
-    assert len(manifests) == len(expand_runs(config)) == 20
+    assert len(manifests) == len(expand_runs(config)) == 24
+    # Every DLN run trained in a stack (a run group's seeds of one variant, lr and recipe; here of one or two runs).
+    stacks = {run.path: stack for stack in train_stacks(config) for run in stack.runs}
+    assert sorted(len(s.runs) for s in train_stacks(config)) == [1] * 12 + [2, 2]
     for path in manifests:
         manifest = json.loads(path.read_text())
         folder = path.parent
@@ -41,7 +44,10 @@ def test_smoke_dag_trains_every_run(smoke_run):
         assert (folder / "checkpoints" / f"step~{steps:06d}.pt").exists()
         from bnopt.training.train import run_name
 
-        assert (workdir / "logs" / "train" / f"{run_name(manifest['spec'])}.log").exists()
+        name = run_name(manifest["spec"])
+        log = stacks[name].name if name in stacks else name  # a stack's job logs for all its runs
+        assert (workdir / "logs" / "train" / f"{log}.log").exists()
+        assert manifest["stack"]["runs"] == (len(stacks[name].runs) if name in stacks else 1)
     assert not any((workdir / "results" / ".resume").glob("**/*.pt"))  # resume state cleaned up
     print(f"smoke DAG: {len(manifests)} runs in {seconds:.1f} s")
 
@@ -84,15 +90,15 @@ def test_smoke_dag_aggregates_tidy_tables_and_checks_the_claims(smoke_run):
     tables = workdir / "results" / "tables"
     runs = pd.read_parquet(tables / "runs.parquet")
     # The run at lr 1 diverges on purpose; the sweep's standard network diverges at its largest lr, 4e-4.
-    assert len(runs) == 20 and runs["diverged"].sum() == 2
+    assert len(runs) == 24 and runs["diverged"].sum() == 2
     assert set(runs.loc[runs["diverged"], "lr"]) == {1.0, 4e-4}
     for name in ("training", "evals", "landscape", "landscape_steps", "ics", "activations", "moments",
                  "curvature"):
         table = pd.read_parquet(tables / f"{name}.parquet")
         assert {"net", "variant", "lr", "seed", "step"} <= set(table.columns), name
         # Every run, even the diverged one; the probe tables lack the sweep's four unprobed runs.
-        expected = 20 if name in ("training", "evals") else 16
-        assert len(table.groupby(["net", "variant", "lr", "seed", "optimizer"])) == expected, name
+        expected = 24 if name in ("training", "evals") else 20
+        assert len(table.groupby(["net", "variant", "lr", "seed", "recipe"])) == expected, name
     claims = pd.read_csv(tables / "claims.csv")
     assert set(claims["claim"]) == {1, 2, 3, 4, 5, 6, 7}
     # Claim 7 for each of today's normalizations run beside standard and batchnorm.
@@ -101,6 +107,12 @@ def test_smoke_dag_aggregates_tidy_tables_and_checks_the_claims(smoke_run):
     # The momentum runs are compared among themselves, in rows of their own.
     momentum = claims[claims["optimizer"] == "sgd-m0.9"]
     assert set(momentum["claim"]) == {3, 4} and momentum["comparison"].str.endswith("[sgd-m0.9]").all()
+    # So are the runs of another reading of the paper's choices (Glorot normal, the sum loss): two seeds each.
+    recipe = claims[claims["recipe"] == "glorot_normal+sum"]
+    assert set(recipe["claim"]) == {3, 4} and recipe["comparison"].str.endswith("[glorot_normal+sum]").all()
+    assert (recipe["n"] + recipe["seed_verdicts"].str.count("moot")).max() == 2
+    card = pd.read_csv(tables / "scorecard.csv").fillna({"recipe": ""})
+    assert set(card["recipe"]) == {""}  # the smoke DLN is not the paper's setting's lr: no other recipe's rows
     steps = pd.read_parquet(tables / "landscape_steps.parquet")
     measured = steps.groupby("optimizer")["update_effective_beta"].apply(lambda b: np.isfinite(b).all())
     assert measured.to_dict() == {"sgd": False, "sgd-m0.9": True}  # along the update: the momentum runs only

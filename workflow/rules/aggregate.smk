@@ -60,11 +60,13 @@ rule scorecard:
                                                                    "landscape_steps", "ics")},
         numbers=str(WORKFLOW_DIR / "resources" / "paper_numbers.csv"),
     output:
-        report(
+        card=report(
             "results/tables/scorecard.csv",
             caption="../report/scorecard.rst",
             category="Claims",
         ),
+        # every seed's value of every number (the draws figure: where the paper's value falls)
+        values="results/tables/scorecard_values.parquet",
     params:
         # Whether this config's setting is the paper's: those keys of the nets section only.
         config=json.dumps(bnruns.canonical(setting_inputs(config))),

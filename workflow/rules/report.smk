@@ -13,6 +13,7 @@ rule report:
         tables=expand("results/tables/{table}.parquet", table=AGGREGATE_TABLES),
         claims="results/tables/claims.csv",
         scorecard="results/tables/scorecard.csv",
+        scorecard_values="results/tables/scorecard_values.parquet",
         surfaces=["results/tables/surface.parquet", "results/tables/interpolation.parquet"],
     output:
         notebook="reports/report.ipynb",

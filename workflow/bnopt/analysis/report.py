@@ -21,11 +21,11 @@ import pandas as pd
 from ..measure import surface as surfaces
 from ..runs import group_init, group_loss, own_recipe
 from ..training.optim import PAPER_TOKEN
-from . import claims, figures, sensitivity
+from . import claims, draws, figures, sensitivity
 from .tables import of_optimizer, of_recipe, optimizers
 
 TABLES = ("runs", "training", "evals", "landscape", "landscape_steps", "ics", "activations", "moments",
-          "curvature", "surface", "interpolation")
+          "curvature", "surface", "interpolation", "scorecard_values")
 # The paper's activation layers (VGG-16: #2, #3, #9, #11, #13; DLN: #1, #11, #24). A
 # config names its own layers; the paper's figures pick from that list by position.
 PAPER_ACTIVATION_LAYERS = {"vgg": (2, 3, 9, 11, 13), "dln": (1, 11, 24)}
@@ -344,6 +344,8 @@ class Spec:
     # and loss: the paper's SGD, Glorot uniform, half sum by default); True: every optimizer's
     # with the net's own init and loss.
     every_optimizer: bool = False
+    # True: every recipe's runs (a figure that compares the readings of the paper's choices).
+    every_recipe: bool = False
 
 
 def _activation_layers(config: dict, net: str) -> list[int]:
@@ -680,6 +682,25 @@ def _optimizer_summary(t: dict, net: str, lr: float, variants: list[str], tokens
     return (f" This run, lr {lr:g} (medians over seeds and probe steps): " + "; ".join(parts) + "." + verdicts)
 
 
+def _typical_dln(t, config):
+    card = t.get("scorecard", pd.DataFrame())
+    if card.empty or draws.drawn(card).empty:
+        raise figures.NoData("needs DLN runs of standard and batchnorm at lr 1e-6 with "
+                             f"{draws.MIN_DRAWS} or more seeds of one recipe (config/dln-draws.yaml)")
+    summary = draws.settings_summary(card, t.get("claims", pd.DataFrame()), t["scorecard_values"])
+    fig = draws.figure(card, t["scorecard_values"])
+    said = "; ".join(f"{r.setting} ({r.draws} draws): {r.inside} of {r.numbers} inside"
+                     + (f" (outside: {r.outside})" if r.outside else "")
+                     + f", claim 4 {r.claim4}, {r.rough} of {r.rough_of} draws as rough as the paper's"
+                     for r in summary.itertuples())
+    best = draws.closest(summary)
+    verdict = (f" Closest to the paper: {draws.recipe_label(best)}." if best else
+               " No reading puts more of the paper's numbers inside its central 90% than every other.")
+    return fig, (f" This config, per reading (the paper's numbers inside the draws' central 90%; claim 4 for "
+                 f"the DLN at lr 1e-6 over the draws; draws whose standard net's effective beta reaches "
+                 f"{draws.ROUGH:.0e}): {said}." + verdict)
+
+
 ALL_VARIANTS = figures.VARIANT_ORDER
 TODAYS = (" Beyond the paper: LayerNorm, GroupNorm and weight normalization where the config runs them "
           "(claim 7).")
@@ -758,6 +779,11 @@ CATALOGUE = [
          every_optimizer=True),
     Spec("optimizers_dln", "Beyond the paper: DLN under SGD with momentum",
          "Not in the paper: the DLN under another optimizer, as for VGG.", _optimizers("dln"), every_optimizer=True),
+    Spec("typical_dln", "How typical is the paper's DLN? Its numbers among many draws",
+         "The paper shows one draw of each DLN run and leaves two choices open: \"standard Glorot initialization\" "
+         "(uniform or normal) and the loss's factor (its formula has no 1/2). Here, per reading, many seeds of "
+         "each run: each of the paper's DLN numbers beside the distribution of the draws, with its percentile.",
+         _typical_dln, every_recipe=True),
     Spec("curvature_vgg", "Beyond the paper: VGG top Hessian eigenvalue",
          "Not in the paper: the top eigenvalue of the minibatch loss's Hessian (power iteration), with 2/lr "
          "dashed. Gradient descent is stable where it stays below 2/lr; an eigenvalue sitting at 2/lr marks "
@@ -777,8 +803,12 @@ def render_all(tables: dict[str, pd.DataFrame], config: dict, folder: str | Path
         if net not in config["nets"]:
             out.append(Skipped(spec.stem, spec.title, f"this config has no {net} runs (nets.{net} is absent)"))
             continue
-        seen = (own_init_and_loss(tables, config, net) if spec.every_optimizer
-                else {name: of_recipe(t, own_recipe(config, net)) for name, t in tables.items()})
+        if spec.every_recipe:
+            seen = tables
+        elif spec.every_optimizer:
+            seen = own_init_and_loss(tables, config, net)
+        else:
+            seen = {name: of_recipe(t, own_recipe(config, net)) for name, t in tables.items()}
         try:
             fig, shows = spec.draw(seen, config)
         except figures.NoData as error:
@@ -787,6 +817,17 @@ def render_all(tables: dict[str, pd.DataFrame], config: dict, folder: str | Path
         paths = figures.save(fig, spec.stem, folder)
         out.append(Rendered(spec.stem, spec.title, spec.paper + shows, paths))
     return out
+
+
+def runs_overview(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per net, variant, recipe and lr: how many seeds, how many diverged, and
+    the medians over seeds of the wall time and final numbers (for configs of many seeds)."""
+    keys = ["net", "variant", "recipe", "lr"]
+    grouped = runs.groupby(keys, sort=False)
+    return pd.DataFrame(dict(seeds=grouped["seed"].nunique(), diverged=grouped["diverged"].sum(),
+                             wall_time_s=grouped["wall_time_s"].median(),
+                             final_train_loss=grouped["final_train_loss"].median(),
+                             final_test_accuracy=grouped["final_test_accuracy"].median())).reset_index()
 
 
 def own_init_and_loss(tables: dict[str, pd.DataFrame], config: dict, net: str) -> dict[str, pd.DataFrame]:

@@ -194,19 +194,32 @@ def _row(n, recipe: str, values: list[float], config: dict) -> dict:
                 agreement=_agreement(median, n.paper_low, n.paper_high), setting=setting(config, n.net))
 
 
-def scorecard(tables: dict[str, pd.DataFrame], config: dict, numbers: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per paper number and recipe trained with the paper's plain SGD: this
-    config's median, range and (with MIN_DRAWS seeds or more) central 90% over seeds
-    beside it, and the paper's percentile among them. The default recipe has a row for
-    every number; another recipe, for the numbers its runs measure."""
+VALUE_COLUMNS = ["recipe", "id", "net", "variant", "lr", "seed", "value"]
+
+
+def scorecard_and_values(tables: dict[str, pd.DataFrame], config: dict,
+                         numbers: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The scorecard: one row per paper number and recipe trained with the paper's plain
+    SGD, this config's median, range and (with MIN_DRAWS seeds or more) central 90%
+    over seeds beside it, and the paper's percentile among them. The default recipe has
+    a row for every number; another recipe, for the numbers its runs measure. And
+    every seed's value behind it (recipe, id, ..., seed, value; inf = an overflow), for
+    the figure that shows where the paper's value falls among them."""
     numbers = load_paper_numbers() if numbers is None else numbers
-    rows = []
+    rows, values = [], []
     for recipe in recipes(tables["training"]):
         mine = {name: of_recipe(table, recipe) for name, table in tables.items()}
         if len(mine["training"]) and mine["training"]["optimizer"].iloc[0] != PAPER_TOKEN:
             continue  # the paper trained with plain SGD: another optimizer's numbers do not compare
         for n in numbers.itertuples():
-            values = list(run_values(mine, n.net, n.variant, n.lr, n.measure).values())
-            if recipe == DEFAULT_RECIPE or any(not math.isnan(v) for v in values):
-                rows.append(_row(n, recipe, values, config))
-    return pd.DataFrame(rows, columns=COLUMNS)
+            per_seed = run_values(mine, n.net, n.variant, n.lr, n.measure)
+            if recipe == DEFAULT_RECIPE or any(not math.isnan(v) for v in per_seed.values()):
+                rows.append(_row(n, recipe, list(per_seed.values()), config))
+            values += [(recipe, n.id, n.net, n.variant, n.lr, seed, value) for seed, value in per_seed.items()
+                       if not math.isnan(value)]
+    return pd.DataFrame(rows, columns=COLUMNS), pd.DataFrame(values, columns=VALUE_COLUMNS)
+
+
+def scorecard(tables: dict[str, pd.DataFrame], config: dict, numbers: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The scorecard alone (:func:`scorecard_and_values`)."""
+    return scorecard_and_values(tables, config, numbers)[0]

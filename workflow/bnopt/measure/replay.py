@@ -181,71 +181,92 @@ def finish_step(model, problem, step: int, measured: dict, groups, weights, rows
 def probe_segment(spec: dict, probe: dict, data_path: str | None, checkpoints: str | Path, metrics_path: str | Path,
                   start: int, end: int, device: str = "auto", threads: int | None = None,
                   replay_rtol: float = 0.0, trained_on: str | None = None, log=None) -> dict[str, pd.DataFrame]:
-    """Measure at every ``probe['probe_every']``-th step of [start, end) of a run.
+    """:func:`probe_stack` of one run: its tables."""
+    return probe_stack([spec], probe, data_path, [checkpoints], [metrics_path], start, end, device=device,
+                       threads=threads, replay_rtol=replay_rtol, trained_on=[trained_on], log=log)[0]
 
-    Each measured step is reached by replaying from the newest checkpoint at or
-    before it (or from where the replay already is, when that is later), checking
-    every replayed loss against the recorded one: bit for bit, or within the relative
-    `replay_rtol` (for clusters whose GPU models differ between training and probe
-    jobs; `trained_on` names the training job's device for the error message).
-    Returns one table per measurement.
+
+def probe_stack(specs: list[dict], probe: dict, data_path: str | None, checkpoints: list, metrics_paths: list,
+                start: int, end: int, device: str = "auto", threads: int | None = None, replay_rtol: float = 0.0,
+                trained_on: list | None = None, log=None) -> list[dict[str, pd.DataFrame]]:
+    """Measure at every probed step (:func:`probed_steps`) of [start, end) of each run.
+
+    The runs (one, or a DLN stack: runs that differ only in their seed) are replayed
+    together by the engine that trained them, from the newest checkpoint at or before
+    each measured step (or from where the replay already is, when that is later),
+    every replayed loss checked against the recorded one: bit for bit, or within the
+    relative `replay_rtol` (for clusters whose GPU models differ between training and
+    probe jobs; `trained_on` names each run's training device for the error message).
+    A run that diverged has nothing to measure past its last recorded step; the
+    others go on. Returns each run's tables, one per measurement.
     """
     if threads:
         torch.set_num_threads(int(threads))
     dev = resolve_device(device)
     use_exact_numerics(dev)
-    tables = empty_tables()
-    recorded = pd.read_parquet(metrics_path, columns=["step", "loss"])["loss"].to_numpy()
-    # Steps the run never reached (it diverged) have nothing to measure.
-    measured_steps = [t for t in probed_steps(probe, start, min(end, len(recorded))) if math.isfinite(recorded[t])]
-    if not measured_steps:
-        if log:
+    trained_on = trained_on or [None] * len(specs)
+    out = [empty_tables() for _ in specs]
+    recorded = [pd.read_parquet(path, columns=["step", "loss"])["loss"].to_numpy() for path in metrics_paths]
+    # Steps a run never reached (it diverged) have nothing to measure.
+    measured = [{t for t in probed_steps(probe, start, min(end, len(losses))) if math.isfinite(losses[t])}
+                for losses in recorded]
+    targets = sorted(set().union(*measured))
+    for spec, steps, losses in zip(specs, measured, recorded):
+        if not steps and log:
             print(f"{run_name(spec)}: no finite step to measure in [{start}, {end}) (the run recorded "
-                  f"{len(recorded)} steps)", file=log)
-        return tables
-    available = checkpoint_steps(Path(checkpoints))
-    # The engine that trained the run (a DLN's stack, here of one: a run's values do not
-    # depend on its stack), so that replayed losses are the recorded ones bit for bit.
-    engine = make_engine([spec], data_path, dev)
-    problem = engine.problems[0]
-    groups, weights = layer_param_indices(engine.module()), weight_indices(engine.module())
-    rows: dict[str, list] = {name: [] for name in TABLES}
+                  f"{len(losses)} steps)", file=log)
+    if not targets:
+        return out
+    available = [checkpoint_steps(Path(folder)) for folder in checkpoints]
+    # The engine that trained the runs (a DLN stack; a run's values do not depend on its
+    # stack), so that every replayed loss is the recorded one bit for bit.
+    engine = make_engine(specs, data_path, dev)
+    groups, weights = layer_param_indices(engine.module(0)), weight_indices(engine.module(0))
+    rows: list[dict[str, list]] = [{name: [] for name in TABLES} for _ in specs]
     here = device_name(dev)
 
-    def replay(step: int) -> None:
-        loss, _ = engine.step(step)
-        replayed, expected = float(loss[0]), float(recorded[step])
-        if not losses_match(replayed, expected, replay_rtol):
-            tolerance = "bit for bit" if replay_rtol == 0.0 else f"within relative {replay_rtol:g}"
-            raise ReplayMismatch(
-                f"{run_name(spec)} step {step}: the replayed loss {replayed!r} differs from the recorded "
-                f"{expected!r} (required: {tolerance}; trained on {trained_on or 'an unrecorded device'}, replayed "
-                f"on {here}). The code, the data or the thread count changed since training: retrain the run. "
-                "If only the hardware differs (a cluster mixing GPU models), set replay_rtol in the config "
-                "(e.g. 1.0e-4) to accept float differences."
-            )
+    def replay(step: int, who: list[int]) -> None:
+        losses, _ = engine.step(step)
+        for r in who:
+            replayed, expected = float(losses[r]), float(recorded[r][step])
+            if not losses_match(replayed, expected, replay_rtol):
+                tolerance = "bit for bit" if replay_rtol == 0.0 else f"within relative {replay_rtol:g}"
+                raise ReplayMismatch(
+                    f"{run_name(specs[r])} step {step}: the replayed loss {replayed!r} differs from the recorded "
+                    f"{expected!r} (required: {tolerance}; trained on {trained_on[r] or 'an unrecorded device'}, "
+                    f"replayed on {here}). The code, the data or the thread count changed since training: retrain "
+                    "the run. If only the hardware differs (a cluster mixing GPU models), set replay_rtol in the "
+                    "config (e.g. 1.0e-4) to accept float differences."
+                )
 
-    position = None  # the step the model is at
-    for target in measured_steps:
-        newest = max((c for c in available if c <= target), default=None)
+    position = None  # the step the runs are at
+    for target in targets:
+        live = [r for r in range(len(specs)) if max(measured[r], default=-1) >= target]  # still recorded here
+        newest = max((c for c in available[live[0]] if c <= target), default=None)
         if newest is None:
-            raise FileNotFoundError(f"{run_name(spec)}: no checkpoint at or before step {target} in {checkpoints}")
+            raise FileNotFoundError(f"{run_name(specs[live[0]])}: no checkpoint at or before step {target} in "
+                                    f"{checkpoints[live[0]]}")
         if position is None or newest > position:
-            engine.load_runs([load_checkpoint(Path(checkpoints) / CHECKPOINT_NAME.format(step=newest), map_location=dev)])
+            engine.load_runs([load_checkpoint(Path(folder) / CHECKPOINT_NAME.format(step=newest), map_location=dev)
+                              if newest in have else None for folder, have in zip(checkpoints, available)])
             position = newest
         for step in range(position, target):
-            replay(step)
-        measured = measure_step(engine.module(), problem, spec, probe, target, rows)
-        replay(target)
-        finish_step(engine.module(), problem, target, measured, groups, weights, rows)
+            replay(step, live)
+        here_now = [r for r in live if target in measured[r]]
+        taken = {r: measure_step(engine.module(r), engine.problems[r], specs[r], probe, target, rows[r])
+                 for r in here_now}
+        replay(target, live)
+        for r in here_now:
+            finish_step(engine.module(r), engine.problems[r], target, taken[r], groups, weights, rows[r])
         position = target + 1
         if log:
-            print(f"step {target}: measured (replayed from step {newest}, every replayed loss matches)", file=log,
-                  flush=True)
-    for name, data in rows.items():
-        if data:
-            tables[name] = pd.DataFrame(data, columns=tables[name].columns)
-    return tables
+            print(f"step {target}: measured {len(here_now)} run(s) (replayed from step {newest}, every replayed "
+                  "loss matches)", file=log, flush=True)
+    for tables, mine in zip(out, rows):
+        for name, data in mine.items():
+            if data:
+                tables[name] = pd.DataFrame(data, columns=tables[name].columns)
+    return out
 
 
 def with_run_columns(table: pd.DataFrame, spec: dict) -> pd.DataFrame:
