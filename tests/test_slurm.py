@@ -60,8 +60,8 @@ def on_slurm(snakemake_bin, workdir, *args, configfile=SMOKE, check=True):
 def slurm_job_logs(workdir: Path, rule: str) -> list[Path]:
     """The SLURM logs of a rule's jobs (``train`` and ``probe`` include the DLN stacks'
     rules, train_stack_N and probe_stack_N)."""
-    folders = (workdir / ".snakemake" / "slurm_logs").glob(f"rule_{rule}*")
-    return sorted(log for folder in folders for log in folder.glob("*/*.log"))
+    folders = (workdir / ".snakemake" / "slurm_logs").glob(f"rule_{rule}*")  # a stack's rule has no wildcards:
+    return sorted(log for folder in folders for log in folder.rglob("*.log"))  # its logs lie one folder higher
 
 
 def test_the_smoke_dag_on_slurm_equals_the_local_run(slurm_cluster, smoke_run, snakemake_bin, tmp_path):

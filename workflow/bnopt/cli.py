@@ -5,6 +5,7 @@
     python -m bnopt bench-train --net dln [--steps 500 --repeats 3 --threads 1]
     python -m bnopt bench-probes [--net vgg]     (after a workflow run)
     python -m bnopt bench-surface [--net vgg --samples 512 --grid 21]
+    python -m bnopt typical [--tables results/tables]   (the paper's DLN among a run's draws, Markdown)
     python -m bnopt digitize PAPER.pdf   (the paper's DLN curves from its PDF; needs pymupdf)
 """
 
@@ -66,6 +67,12 @@ def main(argv: list[str] | None = None) -> int:
 
     add_surface_arguments(surface)
     surface.set_defaults(func=surface_main)
+    typical = sub.add_parser("typical", help="where the paper's DLN numbers fall among a finished run's draws, as "
+                                             "Markdown (the report's 'How typical is the paper's DLN?')")
+    from .tools.typical import add_arguments as add_typical_arguments, main as typical_main
+
+    add_typical_arguments(typical)
+    typical.set_defaults(func=typical_main)
     digitize = sub.add_parser("digitize", help="read the paper's DLN curves (Fig. 5b, 10) from the vector paths of "
                                                "its PDF into workflow/resources/paper_curves.csv (needs pymupdf)")
     from .tools.digitize import add_arguments as add_digitize_arguments, main as digitize_main

@@ -165,13 +165,13 @@ def figure(card: pd.DataFrame, values: pd.DataFrame) -> plt.Figure:
             over = np.isinf(seen)
             ax.scatter(seen[~over], y + rng.uniform(-0.22, 0.22, (~over).sum()), s=9, color="#4c72b0", alpha=0.55,
                        lw=0)
-            if over.any():
-                ax.scatter([high], [y], marker=">", s=40, color="#4c72b0", clip_on=False)
-                ax.annotate(f"{int(over.sum())} overflowed", (high, y + 0.3), ha="right", fontsize=6.5)
+            if over.any():  # at the axis' edge, inside it
+                ax.scatter([high], [y], marker=">", s=40, color="#4c72b0", clip_on=False, zorder=3)
+                ax.annotate(f"{int(over.sum())} overflowed", (high, y + 0.38), ha="right", fontsize=6.5)
             p05, p95 = (min(max(v, low), high) for v in (r.this_p05, r.this_p95))
             ax.plot([p05, p95], [y, y], color="black", lw=3, alpha=0.35, solid_capstyle="butt")
             ax.plot([min(r.this_median, high)] * 2, [y - 0.3, y + 0.3], color="black", lw=1.2)
-            ax.annotate(f"{r.paper_percentile:.0f}%", (1.01, y), xycoords=("axes fraction", "data"), va="center",
+            ax.annotate(f"{r.paper_percentile:.0f}%", (1.04, y), xycoords=("axes fraction", "data"), va="center",
                         fontsize=7.5, color="#c44e52" if not r.inside else "#2d7d3a")
         ax.axvline(paper, color="#c44e52", lw=1.4, ls="--")
         ax.set_xlim(low, high)
