@@ -273,19 +273,22 @@ def test_a_groups_init_and_loss_name_its_runs_and_only_theirs():
     is in the spec and the folder, per group or per net."""
     config = load("tests/configs/smoke.yaml")
     before = {run: train_spec(validated(config), run) for run in expand_runs(validated(config))}
-    config["nets"]["dln"]["runs"].append(dict(variants=["standard"], lrs=[1e-4], seeds=[0], init="glorot_normal",
-                                              loss="sum"))
+    config["nets"]["dln"]["runs"].append(dict(variants=["l2"], lrs=[1e-4], seeds=[0], init="glorot_truncated_normal"))
     config = validated(config)
     runs = expand_runs(config)
     added = [run for run in runs if run not in before]
-    assert [run.path for run in added] == ["dln/standard+glorot_normal+sum/lr~0.0001/seed~0"]
+    assert [run.path for run in added] == ["dln/l2+glorot_truncated_normal/lr~0.0001/seed~0"]
     assert {run: train_spec(config, run) for run in before} == before
-    spec = train_spec(config, added[0])
-    assert spec["init"] == "glorot_normal" and spec["loss"] == "sum"
-    assert find_run(config, "dln", "standard+glorot_normal+sum", "0.0001", "0") == added[0]
+    assert train_spec(config, added[0])["init"] == "glorot_truncated_normal" and "loss" not in train_spec(config, added[0])
+    recipe = train_spec(config, Run("dln", "standard", 1e-4, 1, init="glorot_normal", loss="sum"))
+    assert recipe["init"] == "glorot_normal" and recipe["loss"] == "sum"
+    assert find_run(config, "dln", "standard+glorot_normal+sum", "0.0001", "1").seed == 1
+    default = [run for run in runs if run.recipe == ""]
+    assert all("init" not in train_spec(config, run) and "loss" not in train_spec(config, run) for run in default)
     config["nets"]["dln"]["loss"] = "sum"  # the net's own loss: every DLN run of a group without one
-    sums = {run.path for run in expand_runs(validated(config)) if run.loss == "sum"}
-    assert "dln/standard+sum/lr~0.0001/seed~0" in sums and len(sums) == len(expand_runs(config)) - 8
+    sums = {run.path for run in expand_runs(validated(config)) if run.net == "dln" and run.loss == "sum"}
+    assert "dln/standard+sum/lr~0.0001/seed~0" in sums
+    assert len(sums) == len([run for run in expand_runs(config) if run.net == "dln"])
 
 
 def test_a_groups_probes_override_the_nets_for_its_runs_only():
