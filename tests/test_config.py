@@ -279,16 +279,19 @@ def test_a_groups_init_and_loss_name_its_runs_and_only_theirs():
     added = [run for run in runs if run not in before]
     assert [run.path for run in added] == ["dln/l2+glorot_truncated_normal/lr~0.0001/seed~0"]
     assert {run: train_spec(config, run) for run in before} == before
-    assert train_spec(config, added[0])["init"] == "glorot_truncated_normal" and "loss" not in train_spec(config, added[0])
-    recipe = train_spec(config, Run("dln", "standard", 1e-4, 1, init="glorot_normal", loss="sum"))
-    assert recipe["init"] == "glorot_normal" and recipe["loss"] == "sum"
-    assert find_run(config, "dln", "standard+glorot_normal+sum", "0.0001", "1").seed == 1
+    assert train_spec(config, added[0])["init"] == "glorot_truncated_normal"
+    recipe = train_spec(config, Run("dln", "standard", 1e-4, 1, init="glorot_normal", loss="half_sum"))
+    assert recipe["init"] == "glorot_normal" and recipe["loss"] == "half_sum"
+    assert find_run(config, "dln", "standard+glorot_normal+half_sum", "0.0001", "1").seed == 1
     default = [run for run in runs if run.recipe == ""]
-    assert all("init" not in train_spec(config, run) and "loss" not in train_spec(config, run) for run in default)
-    config["nets"]["dln"]["loss"] = "sum"  # the net's own loss: every DLN run of a group without one
-    sums = {run.path for run in expand_runs(validated(config)) if run.net == "dln" and run.loss == "sum"}
-    assert "dln/standard+sum/lr~0.0001/seed~0" in sums
-    assert len(sums) == len([run for run in expand_runs(config) if run.net == "dln"])
+    assert all("init" not in train_spec(config, run) for run in default)
+    # A DLN spec names its loss, the default included (the default changed: half_sum, then sum).
+    assert {train_spec(config, run)["loss"] for run in default if run.net == "dln"} == {"sum"}
+    assert not any("loss" in train_spec(config, run) for run in runs if run.net == "vgg")
+    config["nets"]["dln"]["loss"] = "half_sum"  # the net's own loss: every DLN run of a group without one
+    halves = {run.path for run in expand_runs(validated(config)) if run.net == "dln" and run.loss == "half_sum"}
+    assert "dln/standard+half_sum/lr~0.0001/seed~0" in halves
+    assert len(halves) == len([run for run in expand_runs(config) if run.net == "dln"])
 
 
 def test_a_groups_probes_override_the_nets_for_its_runs_only():

@@ -26,7 +26,7 @@ DOWNSTREAM = {"aggregate": 1, "claims": 1, "scorecard": 1, "report": 1, "all": 1
 SURFACE_JOBS = {"surface": 8, "interpolation": 6, "surfaces": 1}
 DLN_SURFACES = {"surface": 4, "interpolation": 4, "surfaces": 1}
 # Its runs: 8 VGG runs, a job each, probed in 2 segments each; 16 DLN runs in 14 stacks (a
-# stack of two seeds of each variant of the Glorot normal + sum recipe, the others one run),
+# stack of two seeds of each variant of the Glorot normal + half_sum recipe, the others one run),
 # 10 of them probed, in 2 segments each.
 EVERY_JOB = {"train": 8, "train_stack": 14, "probe": 16, "probe_stack": 20, **SURFACE_JOBS, **DOWNSTREAM}
 
@@ -95,7 +95,7 @@ def test_an_optimizer_setting_retrains_only_its_groups_runs(snakemake_bin, proje
 
 
 def test_a_recipe_setting_retrains_only_its_groups_runs(snakemake_bin, project, tmp_path):
-    """Another loss for the Glorot normal group: its two stacks (four runs) retrain, into
+    """The default loss for the Glorot normal group: its two stacks (four runs) retrain, into
     new folders (standard+glorot_normal); nothing else moves."""
     configfile = changed_config(tmp_path, lambda c: c["nets"]["dln"]["runs"][3].pop("loss"))
     assert plan(snakemake_bin, project, configfile) == {"train_stack": 2, "probe_stack": 4, **DOWNSTREAM}
@@ -139,7 +139,7 @@ def test_editing_one_normalization_retrains_only_its_runs(snakemake_bin, project
             assert plan(snakemake_bin, project) == {"train": 1, "train_stack": 1, "probe": 2, "probe_stack": 2,
                                                     **DOWNSTREAM}, family
     # BatchNorm's: every batchnorm and noisy_batchnorm run (VGG 4; DLN 5 stacks: 1e-4, the sweep's two,
-    # momentum, and the Glorot normal + sum recipe's two seeds).
+    # momentum, and the Glorot normal + half_sum recipe's two seeds).
     with edited(sources / "workflow/bnopt/norms/batch.py", "\n# edited\n"):
         counts = plan(snakemake_bin, project)
         assert counts["train"] == 4 and counts["train_stack"] == 5

@@ -67,7 +67,8 @@ def test_directions_are_a_pure_function_of_seed_and_step():
 
 def test_the_surface_of_a_quadratic_is_its_closed_form():
     """A one-layer linear net under the DLN loss is a quadratic in its weight W:
-    L(W + a D1 + b D2) = 0.5 ||X (W + a D1 + b D2)^T - Y||^2 at every grid point."""
+    L(W + a D1 + b D2) = ||X (W + a D1 + b D2)^T - Y||^2 at every grid point (the default
+    loss, the paper's sum; half of it under half_sum)."""
     torch.manual_seed(0)
     model = build_model("dln", "standard", 0, {"depth": 1, "width": 3, "normalized_layers": 0}).double()
     problem = dln_problem(0, 40, torch.device("cpu"), n_train=40, n_test=4, dim=3)
@@ -82,8 +83,12 @@ def test_the_surface_of_a_quadratic_is_its_closed_form():
     X, Y, W, D1, D2 = (t.numpy() for t in (x, y, weights[0], d1[0], d2[0]))
     for row in table.itertuples():
         M = W + row.a * D1 + row.b * D2
-        assert row.loss == pytest.approx(0.5 * np.sum((X @ M.T - Y) ** 2), rel=1e-10)
+        assert row.loss == pytest.approx(np.sum((X @ M.T - Y) ** 2), rel=1e-10)
     assert len(table) == 25 and sorted(set(table["a"])) == pytest.approx(list(axis))
+    problem.loss = "half_sum"
+    half = surface_rows(SurfaceEvaluator(model, problem, x, y, batch_size=40, step=0), weights, d1, d2, axis,
+                        range(5), step=0)
+    assert np.allclose(half["loss"], table["loss"] / 2, rtol=1e-12)
 
 
 def test_the_evaluation_set_is_a_fixed_draw_from_the_seed():

@@ -204,11 +204,12 @@ def train_spec(config: dict, run: Run, code: str | None = None) -> dict:
     section = config["nets"][run.net]
     spec = dict(net=run.net, variant=run.variant, lr=run.lr, seed=run.seed, optimizer=run_optimizer(config, run),
                 **{key: section[key] for key in SCHEDULE_KEYS})
-    # The initialization and loss only where they are not the defaults: the default
-    # recipe's specs (and so their runs) stay as they were before these were settings.
+    # The initialization only where it is not the default (the default recipe's specs stay
+    # as they were before it was a setting); the DLN's loss always, as its default changed
+    # (from half_sum to sum): a run's spec names what it minimizes.
     if run.init != DEFAULT_INIT:
         spec["init"] = run.init
-    if run.loss != DEFAULT_LOSS[run.net]:
+    if run.net == "dln" or run.loss != DEFAULT_LOSS[run.net]:
         spec["loss"] = run.loss
     # A variant's own model settings (groupnorm's groups) only in its runs' specs.
     spec["model"] = {key: value for key, value in spec["model"].items()

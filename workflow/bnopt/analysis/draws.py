@@ -20,6 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
 
 from ..nets.models import DEFAULT_INIT  # noqa: E402
 from ..training.problems import DEFAULT_LOSS  # noqa: E402
@@ -34,7 +35,7 @@ ROUGH_ID = "10-std-beta-early"
 PAPER_LR = 1e-6
 INIT_WORDS = {"glorot_uniform": "Glorot uniform", "glorot_normal": "Glorot normal",
               "glorot_truncated_normal": "TF1 truncated normal"}
-LOSS_WORDS = {"half_sum": "1/2 sum", "sum": "sum"}
+LOSS_WORDS = {"sum": "sum", "half_sum": "1/2 sum"}
 
 
 def recipe_parts(recipe: str) -> tuple[str, str]:
@@ -153,6 +154,7 @@ def figure(card: pd.DataFrame, values: pd.DataFrame) -> plt.Figure:
         if log:
             low, high = low / 3, high * 3
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())  # a narrow span would label its minor ticks too
         else:
             pad = 0.05 * (high - low or 1.0)
             low, high = low - pad, high + pad
