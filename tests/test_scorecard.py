@@ -9,8 +9,8 @@ import pytest
 import yaml
 from snakemake.utils import validate
 
-from bnopt.analysis.scorecard import (central_interval, load_paper_numbers, paper_percentile, scorecard, setting,
-                                      setting_inputs)
+from bnopt.analysis.scorecard import (central_interval, load_paper_numbers, paper_percentile, scorecard,
+                                      scorecard_and_values, setting, setting_inputs)
 from bnopt.tools.digitize import load_curves, paper_values
 
 REPO = Path(__file__).resolve().parents[1]
@@ -92,3 +92,33 @@ def test_the_dln_numbers_are_the_scorecards_measures_of_the_digitized_curves():
     # What the re-reading changed: the late median is back at 2/lr, the peak loss above 1e14.
     assert derived["10-std-beta-late"] == pytest.approx(2e6, rel=0.05)
     assert derived["10-std-loss"] > 3e14 and derived["10-std-beta-early"] > 5e14
+
+
+def test_the_typical_summary_reads_the_runs_tables(tmp_path):
+    """bnopt typical: per reading with many draws, how many of the paper's numbers lie in
+    the draws' central 90%, claim 4's k/n and the rough draws; then per number. The
+    default recipe's token ("") survives the CSV round trip."""
+    from bnopt.analysis.tables import read_csv
+    from bnopt.tools.typical import markdown, scorecard_markdown
+
+    numbers = load_paper_numbers()
+    numbers = numbers[numbers["id"].isin(["5b-std", "10-std-beta-early"])]
+    rows = []
+    for recipe, peak in (("", 2e14), ("half_sum", 1e9)):
+        tables = _run_tables({s: 1000.0 + 100 * s for s in range(12)}, recipe=recipe)
+        tables["landscape_steps"] = pd.DataFrame([dict(net="dln", variant="standard", lr=1e-6, seed=s, recipe=recipe,
+                                                       optimizer="sgd", step=t, effective_beta=peak * (s + 1) if t else 1.0)
+                                                  for s in range(12) for t in range(2)])
+        rows.append(tables)
+    both = {name: pd.concat([t[name] for t in rows]) for name in rows[0]}
+    card, values = scorecard_and_values(both, {"nets": {}}, numbers)
+    card.to_csv(tmp_path / "card.csv", index=False)
+    card = read_csv(tmp_path / "card.csv")
+    assert set(card["recipe"]) == {"", "half_sum"}
+    claims = pd.DataFrame([dict(claim=4, net="dln", lr=1e-6, recipe="", verdict="mixed", k=6, n=12)])
+    text = markdown(card, values, claims)
+    assert "| Glorot uniform, sum | 12 | 2 of 2 | - | mixed (6/12) | 12 of 12 |" in text
+    assert "| Glorot uniform, 1/2 sum | 12 | 1 of 2 | 10-std-beta-early | not measured | 0 of 12 |" in text
+    assert "Closest to the paper: Glorot uniform, sum." in text
+    assert "| 5b-std: standard, final training loss" in text
+    assert "5b-std: DLN standard" in scorecard_markdown(card) and "half_sum" not in scorecard_markdown(card)

@@ -99,7 +99,9 @@ def test_smoke_dag_aggregates_tidy_tables_and_checks_the_claims(smoke_run):
         # Every run, even the diverged one; the probe tables lack the sweep's four unprobed runs.
         expected = 24 if name in ("training", "evals") else 20
         assert len(table.groupby(["net", "variant", "lr", "seed", "recipe"])) == expected, name
-    claims = pd.read_csv(tables / "claims.csv")
+    from bnopt.analysis.tables import read_csv
+
+    claims = read_csv(tables / "claims.csv")
     assert set(claims["claim"]) == {1, 2, 3, 4, 5, 6, 7}
     # Claim 7 for each of today's normalizations run beside standard and batchnorm.
     assert set(claims.loc[claims["claim"] == 7, "comparison"]) == {
@@ -111,7 +113,7 @@ def test_smoke_dag_aggregates_tidy_tables_and_checks_the_claims(smoke_run):
     recipe = claims[claims["recipe"] == "glorot_normal+half_sum"]
     assert set(recipe["claim"]) == {3, 4} and recipe["comparison"].str.endswith("[glorot_normal+half_sum]").all()
     assert (recipe["n"] + recipe["seed_verdicts"].str.count("moot")).max() == 2
-    card = pd.read_csv(tables / "scorecard.csv").fillna({"recipe": ""})
+    card = read_csv(tables / "scorecard.csv")
     assert set(card["recipe"]) == {""}  # the smoke DLN is not the paper's setting's lr: no other recipe's rows
     steps = pd.read_parquet(tables / "landscape_steps.parquet")
     measured = steps.groupby("optimizer")["update_effective_beta"].apply(lambda b: np.isfinite(b).all())

@@ -694,7 +694,7 @@ def _typical_dln(t, config):
                      + f", claim 4 {r.claim4}, {r.rough} of {r.rough_of} draws as rough as the paper's"
                      for r in summary.itertuples())
     best = draws.closest(summary)
-    verdict = (f" Closest to the paper: {draws.recipe_label(best)}." if best else
+    verdict = (f" Closest to the paper: {draws.recipe_label(best)}." if best is not None else
                " No reading puts more of the paper's numbers inside its central 90% than every other.")
     return fig, (f" This config, per reading (the paper's numbers inside the draws' central 90%; claim 4 for "
                  f"the DLN at lr 1e-6 over the draws; draws whose standard net's effective beta reaches "

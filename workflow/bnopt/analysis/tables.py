@@ -49,6 +49,15 @@ def of_recipe(table: pd.DataFrame, token: str) -> pd.DataFrame:
     return _of(table, "recipe", token, DEFAULT_RECIPE)
 
 
+def read_csv(path: str | Path) -> pd.DataFrame:
+    """A CSV table of the workflow's (claims.csv, scorecard.csv), with its recipe column
+    as text: the default recipe's token is "", which CSV would give back as missing."""
+    table = pd.read_csv(path)
+    if "recipe" in table:
+        table["recipe"] = table["recipe"].astype(object).where(table["recipe"].notna(), "")
+    return table
+
+
 def concat(paths: list[str | Path]) -> pd.DataFrame:
     """Concatenate parquet files; empty ones (a diverged run's later segments) keep
     their columns and add no rows."""
