@@ -12,8 +12,9 @@ from snakemake.utils import update_config, validate
 from workflow_helpers import job_counts
 
 from bnopt.norms import VARIANTS
+from bnopt.jobs import train_stacks
 from bnopt.runs import (ConfigError, Run, check_config, check_numbers_as_text, expand_runs, find_run, lr_grid,
-                        lr_token, probe_settings, probed_runs, train_spec, train_stacks)
+                        lr_token, probe_settings, probed_runs, train_spec)
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")

@@ -72,7 +72,8 @@ def test_the_smoke_dag_on_slurm_equals_the_local_run(slurm_cluster, smoke_run, s
     seconds = time.monotonic() - t0
     output = done.stdout + done.stderr
     # Every train and probe job ran as a SLURM job: a job id in snakemake's log and a SLURM log per job.
-    from bnopt.runs import expand_runs, probe_stacks, probed_runs, train_stacks
+    from bnopt.jobs import probe_stacks, train_stacks
+    from bnopt.runs import expand_runs, probed_runs
 
     config = yaml.safe_load(SMOKE.read_text())
     validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))

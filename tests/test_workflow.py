@@ -26,7 +26,8 @@ def test_smoke_dag_trains_every_run(smoke_run):
     workdir, seconds = smoke_run
     config = yaml.safe_load(SMOKE.read_text())
     manifests = sorted(workdir.glob("results/*/*/lr~*/seed~*/train/manifest.json"))
-    from bnopt.runs import expand_runs, train_stacks
+    from bnopt.jobs import train_stacks
+    from bnopt.runs import expand_runs
 
     assert len(manifests) == len(expand_runs(config)) == 24
     # Every DLN run trained in a stack (a run group's seeds of one variant, lr and recipe; here of one or two runs).

@@ -11,6 +11,7 @@ from snakemake.utils import validate
 WORKFLOW_DIR = Path(workflow.basedir) / "workflow"
 sys.path.insert(0, str(WORKFLOW_DIR))
 
+from bnopt import jobs as bnjobs
 from bnopt import runs as bnruns
 from bnopt.norms import VARIANT_MODULES, VARIANTS
 from bnopt.analysis.scorecard import setting_inputs
@@ -26,9 +27,9 @@ RUNS = bnruns.expand_runs(config)
 PROBED_RUNS = bnruns.probed_runs(config)
 # DLN runs train and are probed in stacks (a group's seeds in one job; bnopt.training.stacked),
 # each by a rule of its own (train.smk, probe.smk); the others one run per job.
-TRAIN_STACKS = bnruns.train_stacks(config)
-PROBE_STACKS = bnruns.probe_stacks(config)
-UNSTACKED_NETS = "|".join(net for net in config["nets"] if net not in bnruns.STACKED_NETS) or "(?!)"
+TRAIN_STACKS = bnjobs.train_stacks(config)
+PROBE_STACKS = bnjobs.probe_stacks(config)
+UNSTACKED_NETS = "|".join(net for net in config["nets"] if net not in bnjobs.STACKED_NETS) or "(?!)"
 DATA_ROOT = config["data"]["root"]
 RUN_DIR = "results/{net}/{variant}/lr~{lr}/seed~{seed}"
 
@@ -123,7 +124,7 @@ PROBE_CODE = bnruns.code_fingerprint("measure.probes", "measure.replay")
 
 def segment_of(run, start):
     """(start, end) of the segment of `run` that a probe job replays."""
-    for segment in bnruns.run_segments(config, run):
+    for segment in bnjobs.run_segments(config, run):
         if segment[0] == int(start):
             return segment
     raise ValueError(f"no probe segment of {run.path} starts at step {start}")
@@ -136,7 +137,7 @@ def probe_outputs(run, start="{start}"):
 
 
 def all_probe_outputs():
-    return [path for run in PROBED_RUNS for start, _ in bnruns.run_segments(config, run)
+    return [path for run in PROBED_RUNS for start, _ in bnjobs.run_segments(config, run)
             for path in probe_outputs(run, start).values()]
 
 

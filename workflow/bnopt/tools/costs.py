@@ -37,7 +37,7 @@ def _probe_table(steps_tables: list[Path], name: str) -> pd.DataFrame:
 
 
 def _seeds(token: str) -> list[int]:
-    """``seed~3`` -> [3]; a stack's ``seeds~0-2,5`` -> [0, 1, 2, 5] (bnopt.runs.seed_ranges)."""
+    """``seed~3`` -> [3]; a stack's ``seeds~0-2,5`` -> [0, 1, 2, 5] (bnopt.jobs.seed_ranges)."""
     seeds = []
     for part in token.split("~", 1)[1].split(","):
         first, _, last = part.partition("-")
