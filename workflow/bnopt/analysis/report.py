@@ -311,7 +311,9 @@ def _short(comparison: str) -> str:
 
 
 def scorecard_html(card: pd.DataFrame) -> str:
-    """The scorecard as an HTML table (id "scorecard"), the agreement cell coloured."""
+    """The scorecard as an HTML table (id "scorecard"), the agreement cell coloured; a
+    run of another recipe than the default names it; with many seeds, their central 90%
+    and the paper's percentile among them."""
     colours = {"within the paper's range": VERDICT_COLOURS[claims.HOLDS], "below the paper's": "#fbe7a1",
                "above the paper's": "#fbe7a1", "not measured by this config": VERDICT_COLOURS[claims.NOT_MEASURED]}
     rows = []
@@ -319,8 +321,11 @@ def scorecard_html(card: pd.DataFrame) -> str:
         this = ("–" if pd.isna(r.this_median) else
                 _fmt(r.this_median) + ("" if r.seeds < 2 else f" ({_fmt(r.this_min)} – {_fmt(r.this_max)}, "
                                                               f"{r.seeds} seeds)"))
-        cells = [r.source, f"{r.net.upper()} {r.variant}, lr {r.lr:g}", r.quantity, r.paper,
-                 f"{_fmt(r.paper_low)} – {_fmt(r.paper_high)}", this]
+        if not pd.isna(r.paper_percentile):
+            this += (f"; central 90% {_fmt(r.this_p05)} – {_fmt(r.this_p95)}; the paper at its "
+                     f"{r.paper_percentile:.0f}th percentile")
+        run = f"{r.net.upper()} {r.variant}, lr {r.lr:g}" + (f" [{r.recipe}]" if isinstance(r.recipe, str) and r.recipe else "")
+        cells = [r.source, run, r.quantity, r.paper, f"{_fmt(r.paper_low)} – {_fmt(r.paper_high)}", this]
         tds = "".join(f"<td>{html.escape(str(c))}</td>" for c in cells)
         tds += f'<td style="background:{colours.get(r.agreement, "#fff")}">{html.escape(r.agreement)}</td>'
         same = r.setting == "paper's setting"
@@ -341,7 +346,7 @@ class Spec:
     paper: str
     draw: Callable[[dict, dict], tuple]  # (tables, config) -> (Figure, what this run shows)
     # False: the figure sees the runs of its net's own recipe only (nets.<net>.optimizer, init
-    # and loss: the paper's SGD, Glorot uniform, half sum by default); True: every optimizer's
+    # and loss: the paper's SGD, Glorot uniform, the sum by default); True: every optimizer's
     # with the net's own init and loss.
     every_optimizer: bool = False
     # True: every recipe's runs (a figure that compares the readings of the paper's choices).
