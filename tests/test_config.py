@@ -13,8 +13,8 @@ from workflow_helpers import job_counts
 
 from bnopt.norms import VARIANTS
 from bnopt.jobs import train_stacks
-from bnopt.runs import (ConfigError, Run, check_config, check_numbers_as_text, expand_runs, find_run, lr_grid,
-                        lr_token, probe_settings, probed_runs, train_spec)
+from bnopt.checks import ConfigError, check_config, check_numbers_as_text
+from bnopt.runs import Run, expand_runs, find_run, lr_grid, lr_token, probe_settings, probed_runs, train_spec
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")

@@ -7,6 +7,7 @@ with one job:
 - :mod:`bnopt.runs`      config -> the set of runs (and their recipes), paths, specs and code
   fingerprints
 - :mod:`bnopt.jobs`      runs -> jobs: the DLN's stacks of seeds, probe segments
+- :mod:`bnopt.checks`    config checks that fail before any job, one line naming the key
 - :mod:`bnopt.norms`     the normalization variants and which modules each uses, one
   module per family: :mod:`~bnopt.norms.noise` (Algorithm 1's noise),
   :mod:`~bnopt.norms.lp` (l_p normalization), :mod:`~bnopt.norms.channels` (per-channel helpers)

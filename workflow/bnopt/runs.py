@@ -6,7 +6,7 @@ carry the parameters (``results/vgg/batchnorm/lr~0.1/seed~0/``): results of old
 settings stay beside new ones, and adding a learning rate only adds jobs. A run whose
 recipe (optimizer, initialization, loss: bnopt.training.recipe) is not the default
 carries its token after the variant (``results/vgg/batchnorm+sgd-m0.9/lr~0.1/seed~0/``,
-``results/dln/standard+glorot_normal+sum/lr~1e-06/seed~0/``).
+``results/dln/standard+glorot_normal+half_sum/lr~1e-06/seed~0/``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from .nets.models import DEFAULT_INIT
 from .norms import VARIANT_SETTINGS
 from .training.optim import PAPER_TOKEN, optimizer_token, resolved
 from .training.problems import DEFAULT_LOSS
-from .training.recipe import LOSSES, recipe_token
+from .training.recipe import recipe_token
 
 # The run-spec keys that a net's config section passes on to training.
 SCHEDULE_KEYS = ("steps", "batch_size", "eval_every", "checkpoint_every", "model")
@@ -259,93 +259,3 @@ def code_fingerprint(*modules: str) -> str:
         digest.update(name.encode())
         digest.update(module_source(name).read_bytes())
     return digest.hexdigest()[:16]
-
-
-class ConfigError(ValueError):
-    """A config value that the schema cannot catch."""
-
-
-def check_numbers_as_text(config: dict) -> None:
-    """Run before the schema: YAML 1.1 reads ``1e-6`` (no dot) as a string, which the
-    schema would only call "not a number"; say how to write it instead."""
-    nets = config.get("nets")
-    for net, section in (nets.items() if isinstance(nets, dict) else []):
-        for key, group in run_groups(section):
-            lrs = group.get("lrs") if isinstance(group, dict) else None
-            where = f"nets.{net}.{key}.lrs"
-            if isinstance(lrs, dict):
-                lrs, where = lrs.get("geometric"), where + ".geometric"
-            for j, lr in enumerate(lrs if isinstance(lrs, list) else []):
-                if isinstance(lr, str):
-                    raise ConfigError(f"{where}[{j}] = {lr!r} is text, not a number: "
-                                      "YAML reads 1e-6 as text, write 1.0e-6")
-
-
-def check_config(config: dict) -> None:
-    """Run after the schema: checks it cannot express, each naming the key and the fix."""
-    for net, section in config["nets"].items():
-        for key, group in run_groups(section):
-            if "loss" in group and group["loss"] not in LOSSES[net]:
-                raise ConfigError(f"nets.{net}.{key}.loss = {group['loss']!r}: the {net.upper()} trains with "
-                                  f"{', '.join(LOSSES[net])} only; remove the key")
-            settings = optimizer_settings(section, group)
-            if settings["nesterov"] and not settings["momentum"] > 0:
-                where = f"nets.{net}.{key}.optimizer" if "optimizer" in group else f"nets.{net}.optimizer"
-                raise ConfigError(f"{where}: nesterov: true needs a momentum above 0 (it is {settings['momentum']}); "
-                                  "set momentum (e.g. 0.9) or nesterov: false")
-            grid = group["lrs"]
-            if isinstance(grid, dict) and not grid["geometric"][0] < grid["geometric"][1]:
-                raise ConfigError(f"nets.{net}.{key}.lrs.geometric = {grid['geometric']}: the first value "
-                                  "(the lowest learning rate) must be below the second (the highest)")
-            if len(set(lr_grid(grid))) < len(lr_grid(grid)):
-                raise ConfigError(f"nets.{net}.{key}.lrs: {grid} repeats a value after rounding to 3 "
-                                  "significant digits; use fewer points or a wider range")
-        for key in ("eval_every", "checkpoint_every"):
-            if section[key] > section["steps"]:
-                raise ConfigError(
-                    f"nets.{net}.{key} = {section[key]} exceeds nets.{net}.steps = {section['steps']}; "
-                    "lower it (the last step is always covered anyway)"
-                )
-        depth = _depth(net, section)
-        too_deep = [layer for layer in section["probes"]["activations"]["layers"] if layer > depth]
-        if too_deep:
-            raise ConfigError(
-                f"nets.{net}.probes.activations.layers: {too_deep} exceed the network's {depth} normalized "
-                "layers; pick layer numbers within it"
-            )
-        if section["probes"]["landscape"]["low"] > section["probes"]["landscape"]["high"]:
-            raise ConfigError(f"nets.{net}.probes.landscape: low exceeds high")
-        _check_surface(net, section)
-    dln = config["nets"].get("dln")
-    if dln is not None and dln["batch_size"] > dln["data"]["n_train"]:
-        raise ConfigError(
-            f"nets.dln.batch_size = {dln['batch_size']} exceeds nets.dln.data.n_train = {dln['data']['n_train']}; "
-            "set them equal for the paper's full-batch gradient descent"
-        )
-
-
-def _check_surface(net: str, section: dict) -> None:
-    chosen = section.get("surface")
-    if not chosen:
-        return
-    where = f"nets.{net}.surface"
-    if chosen["grid"] % 2 == 0:
-        raise ConfigError(f"{where}.grid = {chosen['grid']}: use an odd number, so that the run's own weights "
-                          f"are the grid's centre (e.g. {chosen['grid'] + 1})")
-    steps, every = section["steps"], section["checkpoint_every"]
-    for step in chosen["steps"]:
-        if step != "last" and (step > steps or (step % every and step != steps)):
-            raise ConfigError(f"{where}.steps: {step} is not a checkpointed step of this net (0, multiples of "
-                              f"checkpoint_every = {every}, or the last, {steps}); name one of those or 'last'")
-    if not surface_runs({"nets": {net: section}}):
-        raise ConfigError(f"{where} selects no configured run (variants {chosen['variants']}, lrs {chosen['lrs']}, "
-                          f"seeds {chosen['seeds']}); add those runs to nets.{net}.runs or change the selection")
-
-
-def _depth(net: str, section: dict) -> int:
-    """How many layers carry a normalization (the layers activations can be read at)."""
-    if net == "vgg":
-        from .nets.models import VGG_LAYOUTS
-
-        return sum(1 for item in VGG_LAYOUTS[section["model"]["arch"]] if item != "M")
-    return section["model"]["normalized_layers"] if section["model"]["normalized_layers"] else section["model"]["depth"]

@@ -11,6 +11,7 @@ from snakemake.utils import validate
 WORKFLOW_DIR = Path(workflow.basedir) / "workflow"
 sys.path.insert(0, str(WORKFLOW_DIR))
 
+from bnopt import checks as bnchecks
 from bnopt import jobs as bnjobs
 from bnopt import runs as bnruns
 from bnopt.norms import VARIANT_MODULES, VARIANTS
@@ -18,9 +19,9 @@ from bnopt.analysis.scorecard import setting_inputs
 
 
 # A bad config fails here, at parse time, before any job starts, naming the key.
-bnruns.check_numbers_as_text(config)
+bnchecks.check_numbers_as_text(config)
 validate(config, "../schemas/config.schema.yaml")
-bnruns.check_config(config)
+bnchecks.check_config(config)
 
 RUNS = bnruns.expand_runs(config)
 # Runs of groups with `probe: false` (learning-rate sweeps) train without probe jobs.
