@@ -119,6 +119,22 @@ def test_the_typical_summary_reads_the_runs_tables(tmp_path):
     text = markdown(card, values, claims)
     assert "| Glorot uniform, sum | 12 | 2 of 2 | - | mixed (6/12) | 12 of 12 |" in text
     assert "| Glorot uniform, 1/2 sum | 12 | 1 of 2 | 10-std-beta-early | not measured | 0 of 12 |" in text
-    assert "Closest to the paper: Glorot uniform, sum." in text
+    assert "Closest to the paper: Glorot uniform, sum (the most of the numbers every reading" in text
     assert "| 5b-std: standard, final training loss" in text
     assert "5b-std: DLN standard" in scorecard_markdown(card) and "half_sum" not in scorecard_markdown(card)
+
+
+def test_the_closest_reading_breaks_a_tie_by_where_the_paper_sits_among_the_draws():
+    """Readings tied on how many shared numbers lie inside their central 90% are told
+    apart by the paper's median distance from their draws' 50th percentile; numbers only
+    one reading measures (l1, l2 under the default) do not count."""
+    from bnopt.analysis.draws import closest
+
+    summary = pd.DataFrame([dict(recipe="", shared_inside=4, inside=4, off_centre=33.0),
+                            dict(recipe="half_sum", shared_inside=1, inside=1, off_centre=47.0),
+                            dict(recipe="glorot_normal+half_sum", shared_inside=4, inside=4, off_centre=43.0)])
+    assert closest(summary) == ""
+    summary.loc[2, "off_centre"] = 33.0
+    assert closest(summary) is None
+    summary.loc[1, "shared_inside"] = 5
+    assert closest(summary) == "half_sum"

@@ -24,7 +24,14 @@ from matplotlib.ticker import NullFormatter  # noqa: E402
 
 from ..nets.models import DEFAULT_INIT  # noqa: E402
 from ..training.problems import DEFAULT_LOSS  # noqa: E402
-from .claims import _fmt  # noqa: E402
+from .claims import _fmt as _claims_fmt  # noqa: E402
+
+
+def fmt_value(value) -> str:
+    """A draw's value: an overflow (inf) reads "overflow", not the claims' "never"."""
+    if isinstance(value, (float, np.floating)) and np.isposinf(value):
+        return "overflow"
+    return _claims_fmt(value)
 from .scorecard import MIN_DRAWS  # noqa: E402
 
 # A draw whose standard net is as rough as the paper's: its effective beta reaches this
@@ -71,9 +78,13 @@ def settings_summary(card: pd.DataFrame, claims: pd.DataFrame, values: pd.DataFr
     draws), and the draws whose standard net is as rough as the paper's (max effective
     beta >= ROUGH; an overflow counts)."""
     rows = drawn(card)
+    # The numbers every reading measures (l1 and l2 are drawn under one only): the
+    # readings are compared on these.
+    shared = set.intersection(*(set(g["id"]) for _, g in rows.groupby("recipe"))) if len(rows) else set()
     out = []
     for recipe in _order(rows["recipe"]):
         mine = rows[rows["recipe"] == recipe]
+        common = mine[mine["id"].isin(shared)]
         claim = claims[(claims["claim"] == 4) & (claims["net"] == "dln") & (claims["recipe"].fillna("") == recipe)
                        & np.isclose(claims["lr"].astype(float), PAPER_LR)] if len(claims) else claims
         peaks = values[(values["recipe"] == recipe) & (values["id"] == ROUGH_ID)]["value"]
@@ -82,23 +93,31 @@ def settings_summary(card: pd.DataFrame, claims: pd.DataFrame, values: pd.DataFr
                         outside=", ".join(mine.loc[~mine["inside"], "id"]),
                         claim4=(f"{claim['verdict'].iloc[0]} ({claim['k'].iloc[0]}/{claim['n'].iloc[0]})"
                                 if len(claim) else "not measured"),
-                        rough=int((peaks >= ROUGH).sum()), rough_of=len(peaks)))
+                        rough=int((peaks >= ROUGH).sum()), rough_of=len(peaks),
+                        shared_inside=int(common["inside"].sum()),
+                        off_centre=float((common["paper_percentile"] - 50).abs().median())))
     return pd.DataFrame(out, columns=["recipe", "setting", "draws", "numbers", "inside", "outside", "claim4", "rough",
-                                      "rough_of"])
+                                      "rough_of", "shared_inside", "off_centre"])
+
+
+CLOSEST_RULE = ("the most of the numbers every reading measures inside its draws' central 90%, then the "
+                "paper's numbers nearest the middle of its draws")
 
 
 def closest(summary: pd.DataFrame) -> str | None:
-    """The recipe that puts most of the paper's numbers in its central 90% (None when
-    there are no many-draw recipes, or when the best is tied)."""
+    """The recipe closest to the paper, on the numbers every reading measures: the most
+    of them in its draws' central 90%; between readings tied on that, the paper's
+    numbers nearest the middle of the draws (the smallest median |percentile - 50|).
+    None when there are no many-draw recipes, or when that too is tied."""
     if summary.empty:
         return None
-    best = summary["inside"].max()
-    leaders = summary[summary["inside"] == best]
+    leaders = summary[summary["shared_inside"] == summary["shared_inside"].max()]
+    leaders = leaders[np.isclose(leaders["off_centre"], leaders["off_centre"].min())]
     return leaders["recipe"].iloc[0] if len(leaders) == 1 else None
 
 
 def _cell(row) -> str:
-    return (f"{_fmt(row.this_median)} [{_fmt(row.this_p05)}, {_fmt(row.this_p95)}]; paper at "
+    return (f"{fmt_value(row.this_median)} [{fmt_value(row.this_p05)}, {fmt_value(row.this_p95)}]; paper at "
             f"{row.paper_percentile:.0f}%" + (f" ({int(row.overflowed)} overflowed)" if row.overflowed else ""))
 
 
@@ -125,7 +144,7 @@ def table_html(card: pd.DataFrame) -> str:
             colour = "#b7e1c1" if r.inside else "#f4b9bf"
             cells.append(f'<td style="background:{colour}">{html.escape(_cell(r))}</td>')
         label = f"{first['source']} {first['variant']}: {first['quantity']}"
-        body.append(f"<tr><th>{html.escape(label)}</th><td>{_fmt(first['paper_value'])}</td>{''.join(cells)}</tr>")
+        body.append(f"<tr><th>{html.escape(label)}</th><td>{fmt_value(first['paper_value'])}</td>{''.join(cells)}</tr>")
     return (f'<table id="typical-dln"><thead><tr><th>the paper\'s number</th><th>paper</th>{head}</tr></thead>'
             f"<tbody>{''.join(body)}</tbody></table>")
 

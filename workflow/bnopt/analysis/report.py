@@ -322,7 +322,7 @@ def scorecard_html(card: pd.DataFrame) -> str:
                 _fmt(r.this_median) + ("" if r.seeds < 2 else f" ({_fmt(r.this_min)} – {_fmt(r.this_max)}, "
                                                               f"{r.seeds} seeds)"))
         if not pd.isna(r.paper_percentile):
-            this += (f"; central 90% {_fmt(r.this_p05)} – {_fmt(r.this_p95)}; the paper at its "
+            this += (f"; central 90% {draws.fmt_value(r.this_p05)} – {draws.fmt_value(r.this_p95)}; the paper at its "
                      f"{r.paper_percentile:.0f}th percentile")
         run = f"{r.net.upper()} {r.variant}, lr {r.lr:g}" + (f" [{r.recipe}]" if isinstance(r.recipe, str) and r.recipe else "")
         cells = [r.source, run, r.quantity, r.paper, f"{_fmt(r.paper_low)} – {_fmt(r.paper_high)}", this]
@@ -699,8 +699,8 @@ def _typical_dln(t, config):
                      + f", claim 4 {r.claim4}, {r.rough} of {r.rough_of} draws as rough as the paper's"
                      for r in summary.itertuples())
     best = draws.closest(summary)
-    verdict = (f" Closest to the paper: {draws.recipe_label(best)}." if best is not None else
-               " No reading puts more of the paper's numbers inside its central 90% than every other.")
+    verdict = (f" Closest to the paper: {draws.recipe_label(best)} ({draws.CLOSEST_RULE})." if best is not None else
+               f" No reading is closest to the paper ({draws.CLOSEST_RULE}).")
     return fig, (f" This config, per reading (the paper's numbers inside the draws' central 90%; claim 4 for "
                  f"the DLN at lr 1e-6 over the draws; draws whose standard net's effective beta reaches "
                  f"{draws.ROUGH:.0e}): {said}." + verdict)

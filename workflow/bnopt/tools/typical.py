@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..analysis import draws
-from ..analysis.claims import _fmt
+from ..analysis.draws import fmt_value as _fmt
 from ..analysis.tables import read_csv
 
 
@@ -66,7 +66,8 @@ def markdown(card: pd.DataFrame, values: pd.DataFrame, claims: pd.DataFrame) -> 
         lines.append(f"| {key}: {first['variant']}, {first['quantity']} | {_fmt(first['paper_value'])} | "
                      + " | ".join(cells) + " |")
     best = draws.closest(summary)
-    lines += ["", f"Closest to the paper: {draws.recipe_label(best) if best is not None else 'no single reading'}."]
+    lines += ["", f"Closest to the paper: {draws.recipe_label(best) if best is not None else 'no single reading'} "
+                  f"({draws.CLOSEST_RULE})."]
     return "\n".join(lines)
 
 
