@@ -40,5 +40,21 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$wanted" ]; then
 fi
 
 cd "$root"
+# A --configfile that does not exist: one line naming it, not Snakemake's traceback.
+if [ "$1" = snakemake ]; then
+    configs=0
+    for arg in "$@"; do
+        case "$arg" in
+            --configfile=*|--configfiles=*) file="${arg#*=}" ;;
+            --configfile|--configfiles) configs=1; continue ;;
+            -*) configs=0; continue ;;
+            *) [ $configs = 1 ] && file="$arg" || continue ;;
+        esac
+        if [ ! -f "$file" ]; then
+            echo "no config file '$file' here ($root); the shipped ones: $(cd config && ls *.yaml | sed 's|^|config/|' | paste -sd ' ' -)" >&2
+            exit 2
+        fi
+    done
+fi
 export PATH="$venv/bin:$PATH" VIRTUAL_ENV="$venv"
 exec "$@"

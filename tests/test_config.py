@@ -2,6 +2,7 @@
 that fail before any job starts, naming the key."""
 
 import copy
+import re
 import subprocess
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from workflow_helpers import job_counts
 
 from bnopt.norms import VARIANTS
 from bnopt.jobs import train_stacks
-from bnopt.checks import ConfigError, check_config, check_numbers_as_text
+from bnopt.checks import ConfigError, check_config, check_numbers_as_text, check_schema, load_schema
 from bnopt.runs import Run, expand_runs, find_run, lr_grid, lr_token, probe_settings, probed_runs, train_spec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,6 +28,7 @@ def load(name):
 def validated(config):
     config = copy.deepcopy(config)
     check_numbers_as_text(config)
+    check_schema(config, load_schema(SCHEMA))
     validate(config, SCHEMA)
     check_config(config)
     return config
@@ -147,7 +149,7 @@ BAD = [
     ("a DLN loss for the VGG", lambda c: c["nets"]["vgg"]["runs"][0].update(loss="sum"),
      "nets.vgg.runs[0].loss = 'sum': the VGG trains with cross_entropy only"),
     ("a dense window without its interval", lambda c: c["nets"]["dln"].update(probes={"dense": {"until": 500}}),
-     "'every' is a required property"),
+     "nets.dln.probes.dense: the key 'every' is missing"),
 ]
 
 
@@ -158,6 +160,56 @@ def test_bad_values_fail_naming_the_key(what, mutate, named):
     with pytest.raises(Exception) as err:
         validated(config)
     assert named in str(err.value)
+
+
+# A run group is what users edit most: each mistake in one is a single line with the
+# key's path, the bad value, what is allowed and, when one is close, a "did you mean".
+GROUP = "nets.vgg.runs.large_and_small_lr"
+GROUP_MISTAKES = [
+    ("variant typo", lambda g: g.update(variants=["standard", "batchnrom"]),
+     f"{GROUP}.variants[1] = 'batchnrom' is not allowed; did you mean 'batchnorm'? (allowed: standard, batchnorm, "),
+    ("lr for lrs", lambda g: g.update(lr=g.pop("lrs")),
+     f"{GROUP}: unknown key 'lr'; did you mean 'lrs'? (keys here: init, loss, optimizer, variants, lrs, "),
+    ("optimizer typo", lambda g: g.update(optimizer={"momentun": 0.9}),
+     f"{GROUP}.optimizer: unknown key 'momentun'; did you mean 'momentum'?"),
+    ("unknown optimizer", lambda g: g.update(optimizer={"name": "adam"}),
+     f"{GROUP}.optimizer.name = 'adam' is not allowed (allowed: sgd)"),
+    ("init typo", lambda g: g.update(init="glorot_unifrom"),
+     f"{GROUP}.init = 'glorot_unifrom' is not allowed; did you mean 'glorot_uniform'?"),
+    ("unknown loss", lambda g: g.update(loss="mse"), f"{GROUP}.loss = 'mse' is not allowed (allowed: half_sum, sum)"),
+    ("lr as a word", lambda g: g.update(lrs=[0.1, "fast"]), f"{GROUP}.lrs[1] = 'fast' is text: expected a number"),
+    ("one lr, not a list", lambda g: g.update(lrs=0.1),
+     f"{GROUP}.lrs = 0.1 is a number: expected a list or a mapping of keys"),
+    ("seed as a fraction", lambda g: g.update(seeds=[0, 1.5]), f"{GROUP}.seeds[1] = 1.5 is a number: expected a whole number"),
+    ("empty variants", lambda g: g.update(variants=[]), f"{GROUP}.variants is empty: give at least one value"),
+    ("empty seeds", lambda g: g.update(seeds=[]), f"{GROUP}.seeds is empty: give at least one value"),
+    ("grid without points", lambda g: g.update(lrs={"geometric": [0.01, 0.5]}),
+     f"{GROUP}.lrs: the key 'points' is missing (required here: geometric, points)"),
+    ("grid from high to low", lambda g: g.update(lrs={"geometric": [0.5, 0.01], "points": 3}),
+     f"{GROUP}.lrs.geometric = [0.5, 0.01]: the first value (the lowest learning rate) must be below the second"),
+]
+
+
+@pytest.mark.parametrize("what, mutate, message", GROUP_MISTAKES, ids=[m[0] for m in GROUP_MISTAKES])
+def test_a_mistake_in_a_run_group_is_one_line_naming_it(what, mutate, message):
+    config = load("config/quick.yaml")
+    mutate(config["nets"]["vgg"]["runs"]["large_and_small_lr"])
+    with pytest.raises(ConfigError) as err:
+        validated(config)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda c: c["nets"]["vgg"].update(eval_evry=5), "nets.vgg: unknown key 'eval_evry'; did you mean 'eval_every'?"),
+    (lambda c: c["nets"].update(resnet={"steps": 10}), "nets: unknown key 'resnet' (keys here: vgg, dln)"),
+    (lambda c: c["nets"].update(dln=None), "nets.dln is empty: give its settings, or remove the key"),
+    (lambda c: c["nets"]["vgg"].update(runs=[]), "nets.vgg.runs is empty: give at least one value"),
+])
+def test_a_mistake_outside_the_run_groups_is_one_line_too(mutate, message):
+    config = load("config/quick.yaml")
+    mutate(config)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        validated(config)
 
 
 def test_bad_config_stops_snakemake_before_any_job(tmp_path, snakemake_bin):

@@ -37,7 +37,7 @@ def project(tmp_path_factory, snakemake_bin):
     root = tmp_path_factory.mktemp("incremental")
     sources = root / "repo"
     sources.mkdir()
-    for name in ("Snakefile", "workflow", "config", "envs"):
+    for name in ("Snakefile", "workflow", "config", "envs", "profiles"):
         copy = shutil.copytree if (REPO / name).is_dir() else shutil.copy2
         copy(REPO / name, sources / name, **({"ignore": shutil.ignore_patterns("__pycache__")}
                                               if (REPO / name).is_dir() else {}))

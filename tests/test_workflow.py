@@ -249,6 +249,47 @@ def test_killed_snakemake_job_resumes_from_its_checkpoint(tmp_path, snakemake_bi
                                       pd.read_parquet(fresh / "results/vgg/noisy_batchnorm/lr~0.1/seed~0/train" / table))
 
 
+def test_ctrl_c_then_the_same_command_finishes_like_an_unbroken_run(smoke_run, snakemake_bin, tmp_path):
+    """Ctrl-C (SIGINT to Snakemake's process group, as a terminal sends it) once while
+    a training job runs and once while a probe job runs, each time followed by the same
+    command: it carries on (profiles/default: rerun-incomplete) and its tables equal the
+    unbroken smoke run's."""
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    cmd = [snakemake_bin, "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2",
+           "--configfile", str(SMOKE)]
+
+    def interrupt_when(ready, what):
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)
+        deadline = time.monotonic() + 300
+        while not ready():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"no {what} to interrupt:\n{proc.stdout.read()[-3000:]}")
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)
+        output = proc.communicate(timeout=120)[0]
+        assert proc.returncode != 0, "Snakemake finished before the Ctrl-C"
+        return output
+
+    resume = workdir / "results" / ".resume"
+    interrupt_when(lambda: any(resume.rglob("step~*.pt")), "training job")
+    output = interrupt_when(lambda: any((workdir / "logs" / "probe").rglob("*.log")), "probe job")
+    assert "Incomplete" not in output and "--rerun-incomplete" not in output, output[-3000:]
+    snakemake(snakemake_bin, workdir)  # the same command, once more: to the end
+    unbroken = smoke_run[0] / "results" / "tables"
+    tables = workdir / "results" / "tables"
+    from bnopt.analysis.tables import read_csv
+
+    pd.testing.assert_frame_equal(read_csv(tables / "claims.csv"), read_csv(unbroken / "claims.csv"))
+    for name in ("training", "evals", "landscape", "ics"):
+        pd.testing.assert_frame_equal(pd.read_parquet(tables / f"{name}.parquet"),
+                                      pd.read_parquet(unbroken / f"{name}.parquet"), obj=name)
+    timings = ["wall_time_s", "device"]
+    pd.testing.assert_frame_equal(pd.read_parquet(tables / "runs.parquet").drop(columns=timings),
+                                  pd.read_parquet(unbroken / "runs.parquet").drop(columns=timings))
+
+
 def test_cifar10_rules_download_verify_and_prepare(tmp_path, snakemake_bin):
     site = tmp_path / "site"
     site.mkdir()

@@ -27,9 +27,17 @@ def check_numbers_as_text(config: dict) -> None:
             if isinstance(lrs, dict):
                 lrs, where = lrs.get("geometric"), where + ".geometric"
             for j, lr in enumerate(lrs if isinstance(lrs, list) else []):
-                if isinstance(lr, str):
+                if isinstance(lr, str) and _is_number(lr):
                     raise ConfigError(f"{where}[{j}] = {lr!r} is text, not a number: "
                                       "YAML reads 1e-6 as text, write 1.0e-6")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def check_config(config: dict) -> None:
@@ -100,3 +108,136 @@ def _depth(net: str, section: dict) -> int:
 
         return sum(1 for item in VGG_LAYOUTS[section["model"]["arch"]] if item != "M")
     return section["model"]["normalized_layers"] if section["model"]["normalized_layers"] else section["model"]["depth"]
+
+
+# -- the schema, one line per mistake ------------------------------------------------
+
+def load_schema(path) -> dict:
+    import yaml
+
+    with open(path) as f:
+        return yaml.safe_load(f)
+
+
+def check_schema(config: dict, schema: dict) -> None:
+    """Validate the config against the JSON schema and raise the most specific error as
+    one line: the key's path (``nets.vgg.runs.sweep.variants[1]``), the bad value, the
+    allowed values and, where one is close, a "did you mean". Run groups are checked one
+    by one first: the list-or-mapping choice of ``runs`` would otherwise hide a group's
+    typo behind "is not valid under any of the given schemas". The schema stays the
+    source of truth: a new key or variant gets its message from it, with no new code."""
+    from jsonschema import Draft202012Validator
+
+    defs = schema.get("$defs", {})
+    group_validator = Draft202012Validator({"$defs": defs, "$ref": "#/$defs/run_group"})
+    nets = config.get("nets")
+    for net, section in (nets.items() if isinstance(nets, dict) else []):
+        for key, group in run_groups(section):
+            error = _first(group_validator.iter_errors(group))
+            if error is not None:
+                raise ConfigError(_explain(error, f"nets.{net}.{key}"))
+    error = _first(Draft202012Validator(schema).iter_errors(config))
+    if error is not None:
+        raise ConfigError(_explain(error, ""))
+
+
+def _first(errors):
+    from jsonschema.exceptions import best_match
+
+    return best_match(errors)
+
+
+def _path(prefix: str, parts) -> str:
+    out = prefix
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "the config"
+
+
+_TYPE_NAMES = {"array": "a list", "object": "a mapping of keys", "number": "a number", "integer": "a whole number",
+               "string": "text", "boolean": "true or false", "null": "empty"}
+
+
+def _type_name(value) -> str:
+    if value is None:
+        return "empty"
+    if isinstance(value, bool):
+        return "true or false"
+    return {int: "a whole number", float: "a number", str: "text", list: "a list", dict: "a mapping of keys"}.get(
+        type(value), type(value).__name__)
+
+
+def _did_you_mean(value, choices) -> str:
+    import difflib
+
+    if not isinstance(value, str):
+        return ""
+    close = difflib.get_close_matches(value, [str(c) for c in choices], n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _explain(error, prefix: str) -> str:
+    """One line for a jsonschema error: where, what is wrong, what is allowed."""
+    if error.validator in ("oneOf", "anyOf") and error.context:
+        branch = _matching_branch(error)
+        if branch is not None:
+            return _explain(branch, prefix)
+        expected = " or ".join(_TYPE_NAMES.get(b.validator_value, str(b.validator_value))
+                               if b.validator == "type" else f"{b.validator} {b.validator_value!r}"
+                               for b in error.context if not b.relative_path)
+        if error.instance is None:
+            return f"{_path(prefix, error.absolute_path)} is empty: give its settings, or remove the key"
+        return f"{_path(prefix, error.absolute_path)} = {error.instance!r} is {_type_name(error.instance)}: " \
+               f"expected {expected}"
+    where, value = _path(prefix, error.absolute_path), error.instance
+    kind = error.validator
+    if kind == "enum":
+        allowed = ", ".join(map(str, error.validator_value))
+        return f"{where} = {value!r} is not allowed{_did_you_mean(value, error.validator_value)} (allowed: {allowed})"
+    if kind == "const":
+        return f"{where} = {value!r}: the only text allowed here is {error.validator_value!r}"
+    if kind == "additionalProperties":
+        known = list(error.schema.get("properties", {}))
+        extra = [k for k in value if k not in known]
+        name = extra[0] if extra else "?"
+        return (f"{where}: unknown key {name!r}{_did_you_mean(name, known)} (keys here: {', '.join(known)})"
+                if known else f"{where}: unknown key {name!r}")
+    if kind == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return f"{where}: the key {missing!r} is missing (required here: {', '.join(error.validator_value)})"
+    if kind == "type" and value is None:
+        return f"{where} is empty: give its settings, or remove the key"
+    if kind == "type":
+        expected = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+        return (f"{where} = {value!r} is {_type_name(value)}: expected "
+                f"{' or '.join(_TYPE_NAMES.get(t, t) for t in expected)}")
+    if kind in ("minItems", "minProperties"):
+        least = "one value" if error.validator_value == 1 else f"{error.validator_value} values"
+        return f"{where} is empty: give at least {least}" if not value else f"{where} = {value!r}: give at least {least}"
+    if kind == "maxItems":
+        return f"{where} = {value!r}: give at most {error.validator_value} values"
+    if kind == "uniqueItems":
+        return f"{where} = {value!r} repeats a value"
+    if kind in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
+        words = {"minimum": "at least", "exclusiveMinimum": "above", "maximum": "at most",
+                 "exclusiveMaximum": "below"}[kind]
+        return f"{where} = {value!r}: must be {words} {error.validator_value}"
+    if kind == "pattern":
+        return f"{where} = {value!r} does not have the form {error.validator_value!r}"
+    if kind == "propertyNames":
+        return f"{where}: a name here must match {error.validator_value.get('pattern', error.validator_value)!r}"
+    return f"{where}: {error.message}"
+
+
+def _matching_branch(error):
+    """Of a oneOf/anyOf's branches, the error of the one meant: the branches whose type
+    the value has, and of their errors the deepest (a list of groups when runs is a
+    list). None when the value has none of the branches' types."""
+    by_branch: dict[int, list] = {}
+    for sub in error.context:
+        by_branch.setdefault(sub.relative_schema_path[0], []).append(sub)
+    meant = [subs for subs in by_branch.values()
+             if not any(s.validator == "type" and not s.relative_path for s in subs)]
+    if not meant:
+        return None
+    return max((s for subs in meant for s in subs), key=lambda s: len(s.absolute_path))

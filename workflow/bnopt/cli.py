@@ -79,8 +79,17 @@ def main(argv: list[str] | None = None) -> int:
 
     add_digitize_arguments(digitize)
     digitize.set_defaults(func=digitize_main)
+    train.set_defaults(hint="--spec takes a run spec, JSON (bnopt.runs.train_spec), --data a prepared dataset")
+    for command in (costs, typical):
+        command.set_defaults(hint="run this in the folder the workflow ran in, after it finished")
+    digitize.set_defaults(hint="give the paper's PDF (references/ of AlexeyGB/batch-norm-helps-optimization)")
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except FileNotFoundError as missing:
+        # One line, not a traceback: which file is missing and what to do.
+        hint = getattr(args, "hint", None)
+        parser.exit(2, f"bnopt {args.command}: no such file: {missing.filename or str(missing).split(': ')[-1]}" + (f"; {hint}" if hint else "") + "\n")
 
 
 if __name__ == "__main__":

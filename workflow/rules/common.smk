@@ -20,7 +20,8 @@ from bnopt.analysis.scorecard import setting_inputs
 
 # A bad config fails here, at parse time, before any job starts, naming the key.
 bnchecks.check_numbers_as_text(config)
-validate(config, "../schemas/config.schema.yaml")
+bnchecks.check_schema(config, bnchecks.load_schema(WORKFLOW_DIR / "schemas" / "config.schema.yaml"))
+validate(config, "../schemas/config.schema.yaml")  # the same schema: sets its defaults
 bnchecks.check_config(config)
 
 RUNS = bnruns.expand_runs(config)

@@ -185,6 +185,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args) -> int:
     from ..analysis.scorecard import load_paper_numbers
 
+    if not Path(args.pdf).is_file():
+        raise FileNotFoundError(2, "No such file", str(args.pdf))
     curves = digitize(args.pdf)
     curves.to_csv(args.out, index=False, float_format="%.6g")
     print(f"{len(curves)} points of {curves.groupby(['figure', 'variant', 'quantity']).ngroups} curves -> {args.out}")
