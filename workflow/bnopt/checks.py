@@ -158,13 +158,13 @@ _TYPE_NAMES = {"array": "a list", "object": "a mapping of keys", "number": "a nu
                "string": "text", "boolean": "true or false", "null": "empty"}
 
 
+_JSON_TYPES = {type(None): "null", bool: "boolean", int: "integer", float: "number", str: "string", list: "array",
+               dict: "object"}
+
+
 def _type_name(value) -> str:
-    if value is None:
-        return "empty"
-    if isinstance(value, bool):
-        return "true or false"
-    return {int: "a whole number", float: "a number", str: "text", list: "a list", dict: "a mapping of keys"}.get(
-        type(value), type(value).__name__)
+    json_type = _JSON_TYPES.get(type(value))
+    return _TYPE_NAMES[json_type] if json_type else type(value).__name__
 
 
 def _did_you_mean(value, choices) -> str:
@@ -178,19 +178,19 @@ def _did_you_mean(value, choices) -> str:
 
 def _explain(error, prefix: str) -> str:
     """One line for a jsonschema error: where, what is wrong, what is allowed."""
-    if error.validator in ("oneOf", "anyOf") and error.context:
+    where, value = _path(prefix, error.absolute_path), error.instance
+    kind = error.validator
+    if kind in ("oneOf", "anyOf") and error.context:
         branch = _matching_branch(error)
         if branch is not None:
             return _explain(branch, prefix)
+    if kind in ("type", "oneOf", "anyOf") and value is None:
+        return f"{where} is empty: give its settings, or remove the key"
+    if kind in ("oneOf", "anyOf") and error.context:
         expected = " or ".join(_TYPE_NAMES.get(b.validator_value, str(b.validator_value))
                                if b.validator == "type" else f"{b.validator} {b.validator_value!r}"
                                for b in error.context if not b.relative_path)
-        if error.instance is None:
-            return f"{_path(prefix, error.absolute_path)} is empty: give its settings, or remove the key"
-        return f"{_path(prefix, error.absolute_path)} = {error.instance!r} is {_type_name(error.instance)}: " \
-               f"expected {expected}"
-    where, value = _path(prefix, error.absolute_path), error.instance
-    kind = error.validator
+        return f"{where} = {value!r} is {_type_name(value)}: expected {expected}"
     if kind == "enum":
         allowed = ", ".join(map(str, error.validator_value))
         return f"{where} = {value!r} is not allowed{_did_you_mean(value, error.validator_value)} (allowed: {allowed})"
@@ -205,8 +205,6 @@ def _explain(error, prefix: str) -> str:
     if kind == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         return f"{where}: the key {missing!r} is missing (required here: {', '.join(error.validator_value)})"
-    if kind == "type" and value is None:
-        return f"{where} is empty: give its settings, or remove the key"
     if kind == "type":
         expected = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
         return (f"{where} = {value!r} is {_type_name(value)}: expected "

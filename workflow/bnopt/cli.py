@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as missing:
         # One line, not a traceback: which file is missing and what to do.
         hint = getattr(args, "hint", None)
-        parser.exit(2, f"bnopt {args.command}: no such file: {missing.filename or str(missing).split(': ')[-1]}" + (f"; {hint}" if hint else "") + "\n")
+        parser.exit(2, f"bnopt {args.command}: no such file: {missing.filename}" + (f"; {hint}" if hint else "") + "\n")
 
 
 if __name__ == "__main__":

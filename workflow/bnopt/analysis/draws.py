@@ -25,6 +25,7 @@ from matplotlib.ticker import NullFormatter  # noqa: E402
 from ..nets.models import DEFAULT_INIT  # noqa: E402
 from ..training.problems import DEFAULT_LOSS  # noqa: E402
 from .claims import _fmt as _claims_fmt  # noqa: E402
+from .scorecard import MIN_DRAWS  # noqa: E402
 
 
 def fmt_value(value) -> str:
@@ -32,7 +33,7 @@ def fmt_value(value) -> str:
     if isinstance(value, (float, np.floating)) and np.isposinf(value):
         return "overflow"
     return _claims_fmt(value)
-from .scorecard import MIN_DRAWS  # noqa: E402
+
 
 # A draw whose standard net is as rough as the paper's: its effective beta reaches this
 # at some probe step (the paper's peaks at 1.2e15; 1e13 leaves room for where a probe
