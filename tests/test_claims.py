@@ -6,9 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bnopt.analysis.claims import (FAILS, HOLDS, HOLDS_MOST, MIXED, MOOT, NOT_MEASURED, SeedTables, aggregate,
-                                   check_claims, claim_1, claim_3, claim_4, claim_7, did_not_train, effect_interval,
-                                   excess_kurtosis, gaussian_distance, moment_drift, steps_to_accuracy)
+from bnopt.analysis.claims import check_claims, claim
+from bnopt.analysis.measures import did_not_train, excess_kurtosis, gaussian_distance, moment_drift, steps_to_accuracy
+from bnopt.analysis.verdicts import (FAILS, HOLDS, HOLDS_MOST, MIXED, MOOT, NOT_MEASURED, SeedTables, aggregate,
+                                     effect_interval)
+
+claim_1, claim_3, claim_4, claim_7 = (claim(n).rows for n in (1, 3, 4, 7))
 
 
 def _split(**tables):

@@ -7,8 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bnopt.analysis import claims
-from bnopt.analysis.sensitivity import break_points, claim_6, final_scores, range_table, usable_lrs, usable_range
+from bnopt.analysis import verdicts
+from bnopt.analysis.claims import lr_range
+from bnopt.analysis.sensitivity import break_points, final_scores, range_table, usable_lrs, usable_range
+from bnopt.analysis.verdicts import SeedTables
+
+
+def claim_6(training):
+    return lr_range.rows(SeedTables({"training": training}))
 
 GRID = [1e-7, 2e-7, 4e-7, 8e-7, 1.6e-6, 3.2e-6]
 
@@ -87,18 +93,18 @@ def test_claim_6_seed_by_seed():
     wide = dict(zip(GRID, [500.0, 180.0, 120.0, 110.0, 150.0, 190.0]))
     table = pd.concat([_table(seeds=(0, 1)), _table(seeds=(2,), standard=wide)], ignore_index=True)
     row = {r["net"]: r for r in claim_6(table)}["dln"]
-    assert row["seed_verdicts"] == f"{claims.HOLDS}, {claims.HOLDS}, {claims.FAILS}"
-    assert (row["verdict"], row["k"], row["n"]) == (claims.HOLDS_MOST, 2, 3)
+    assert row["seed_verdicts"] == f"{verdicts.HOLDS}, {verdicts.HOLDS}, {verdicts.FAILS}"
+    assert (row["verdict"], row["k"], row["n"]) == (verdicts.HOLDS_MOST, 2, 3)
     assert row["effect_median"] == pytest.approx(8.0)
     assert "usable range batchnorm = 16" in row["numbers"]
-    assert {r["net"]: r for r in claim_6(table)}["vgg"]["verdict"] == claims.NOT_MEASURED
+    assert {r["net"]: r for r in claim_6(table)}["vgg"]["verdict"] == verdicts.NOT_MEASURED
     # Fewer than three shared learning rates: not measured, and the row says how many there are.
     few = table[table["lr"].isin(GRID[:2])]
     row = {r["net"]: r for r in claim_6(few)}["dln"]
-    assert row["verdict"] == claims.NOT_MEASURED and "has 2 lrs with both" in row["rule"]
+    assert row["verdict"] == verdicts.NOT_MEASURED and "has 2 lrs with both" in row["rule"]
 
 
 def test_a_standard_network_with_no_usable_lr_loses_claim_6_by_an_infinite_factor():
     never = dict(zip(GRID, [9e3, 9e3, math.inf, math.inf, math.inf, math.inf]))
     row = {r["net"]: r for r in claim_6(_table(standard=never))}["dln"]
-    assert row["verdict"] == claims.HOLDS and np.isinf(row["effect_median"])
+    assert row["verdict"] == verdicts.HOLDS and np.isinf(row["effect_median"])

@@ -123,7 +123,7 @@ def test_smoke_dag_aggregates_tidy_tables_and_checks_the_claims(smoke_run):
     # The DLN sweep (2.5e-5, 1e-4, 4e-4) measures claim 6.
     claim_6 = claims[(claims["claim"] == 6) & (claims["net"] == "dln")].iloc[0]
     assert claim_6["n"] == 1 and "grid: 3 shared lrs" in claim_6["numbers"]
-    from bnopt.analysis.claims import VERDICTS
+    from bnopt.analysis.verdicts import VERDICTS
 
     assert set(claims["verdict"]) <= set(VERDICTS)
     assert (claims["n"] <= claims["seeds"].fillna("").astype(str).str.count(",") + 1).all()

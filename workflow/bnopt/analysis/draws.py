@@ -24,7 +24,7 @@ from matplotlib.ticker import NullFormatter  # noqa: E402
 
 from ..nets.models import DEFAULT_INIT  # noqa: E402
 from ..training.problems import DEFAULT_LOSS  # noqa: E402
-from .claims import _fmt as _claims_fmt  # noqa: E402
+from .measures import fmt as _claims_fmt  # noqa: E402
 from .scorecard import MIN_DRAWS  # noqa: E402
 
 

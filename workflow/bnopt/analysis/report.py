@@ -21,7 +21,7 @@ import pandas as pd
 from ..measure import surface as surfaces
 from ..runs import group_init, group_loss, own_recipe
 from ..training.optim import PAPER_TOKEN
-from . import claims, draws, figures, sensitivity
+from . import claims, draws, figures, measures, sensitivity, verdicts
 from .tables import of_optimizer, of_recipe, optimizers
 
 TABLES = ("runs", "training", "evals", "landscape", "landscape_steps", "ics", "activations", "moments",
@@ -79,7 +79,7 @@ def lrs_for(table: pd.DataFrame, net: str, variants: list[str], preferred: tuple
             count: int | None = None) -> tuple[list[float], str]:
     """The learning rates to show: the paper's (`preferred`, in order) among those
     every variant in `variants` has; else whatever they share, with a note saying so."""
-    shared = claims._lrs_with(table, net, variants)
+    shared = measures.lrs_with(table, net, variants)
     if not shared:
         raise figures.NoData(f"needs {net} runs of {', '.join(variants)} at one common learning rate; "
                              "this config has none")
@@ -139,7 +139,7 @@ def seeds_note(table: pd.DataFrame, net: str, lrs: list[float], variants: list[s
             " (a run of one seed draws as a plain line).")
 
 
-_fmt = claims._fmt
+_fmt = measures.fmt
 
 
 # --------------------------------------------------------------------------- what each figure shows
@@ -157,14 +157,14 @@ def _per_lr(lrs: list[float], variants: list[str], describe) -> str:
 
 def _training_summary(t: dict, net: str, lrs: list[float], variants: list[str]) -> str:
     def describe(variant, lr):
-        run = claims._runs(t["training"], net, variant, lr)
+        run = measures.runs_at(t["training"], net, variant, lr)
         if run.empty:
             return None
         if net != "vgg":
-            return f"{variant} final loss {_fmt(claims.final_value(run, 'loss'))}"
-        test = claims._runs(t["evals"], net, variant, lr).sort_values("step")
+            return f"{variant} final loss {_fmt(measures.final_value(run, 'loss'))}"
+        test = measures.runs_at(t["evals"], net, variant, lr).sort_values("step")
         accuracy = float(test.groupby("seed")["test_accuracy"].last().median()) if len(test) else math.nan
-        steps, target = claims.steps_to_accuracy(run), f"{claims.TARGET_ACCURACY:.0%} train accuracy"
+        steps, target = measures.steps_to_accuracy(run), f"{measures.TARGET_ACCURACY:.0%} train accuracy"
         reached = f"reaches {target} at step {_fmt(steps)}" if math.isfinite(steps) else f"never reaches {target}"
         return f"{variant} {reached}, final test accuracy {_fmt(accuracy)}"
 
@@ -174,20 +174,20 @@ def _training_summary(t: dict, net: str, lrs: list[float], variants: list[str]) 
 def _distribution_summary(t: dict, net: str, lr: float, layers: list[int], variants: list[str]) -> str:
     items = []
     for variant in variants:
-        acts = claims._runs(t["activations"], net, variant, lr)
-        moms = claims._runs(t["moments"], net, variant, lr)
+        acts = measures.runs_at(t["activations"], net, variant, lr)
+        moms = measures.runs_at(t["moments"], net, variant, lr)
         acts, moms = acts[acts["layer"].isin(layers)], moms[moms["layer"].isin(layers)]
         if acts.empty and moms.empty:
             continue
-        items.append(f"{variant} median distance from a Gaussian {_fmt(claims.gaussian_distance(acts))} "
-                     f"(|excess kurtosis| {_fmt(claims.excess_kurtosis(acts))}), "
-                     f"median |mu_t+1 - mu_t| {_fmt(claims.moment_drift(moms))}")
+        items.append(f"{variant} median distance from a Gaussian {_fmt(measures.gaussian_distance(acts))} "
+                     f"(|excess kurtosis| {_fmt(measures.excess_kurtosis(acts))}), "
+                     f"median |mu_t+1 - mu_t| {_fmt(measures.moment_drift(moms))}")
     return f" This run (lr {lr:g}, layers {', '.join(map(str, layers))}): " + "; ".join(items) + "."
 
 
 def _ics_summary(t: dict, net: str, lrs: list[float], layers: list[int]) -> str:
     def describe(variant, lr):
-        run = claims._runs(t["ics"], net, variant, lr)
+        run = measures.runs_at(t["ics"], net, variant, lr)
         run = run[run["layer"].isin(layers)]
         if run.empty:
             return None
@@ -199,10 +199,10 @@ def _ics_summary(t: dict, net: str, lrs: list[float], layers: list[int]) -> str:
 
 def _landscape_summary(t: dict, net: str, lrs: list[float], variants: list[str]) -> str:
     def describe(variant, lr):
-        run = claims._runs(t["landscape_steps"], net, variant, lr)
+        run = measures.runs_at(t["landscape_steps"], net, variant, lr)
         if run.empty:
             return None
-        s = claims.landscape_summary(run)
+        s = measures.landscape_summary(run)
         return (f"{variant} effective beta {_fmt(s['effective beta'])} (IQR {_fmt(s['effective beta IQR'])}), "
                 f"gradient-change range {_fmt(s['gradient-change range'])}")
 
@@ -212,7 +212,7 @@ def _landscape_summary(t: dict, net: str, lrs: list[float], variants: list[str])
 def _eta_summary(t: dict, net: str, lr: float, variants: list[str]) -> str:
     items = []
     for variant in variants:
-        run = claims._runs(t["landscape"], net, variant, lr)
+        run = measures.runs_at(t["landscape"], net, variant, lr)
         if run.empty:
             continue
         small, large = run["eta"].min(), run["eta"].max()
@@ -250,8 +250,8 @@ def _verdicts(claims_table: pd.DataFrame | None, claim: int, net: str | None = N
 
 # --------------------------------------------------------------------------- claims matrix, scorecard
 
-VERDICT_COLOURS = {claims.HOLDS: "#b7e1c1", claims.HOLDS_MOST: "#dcefc6", claims.MIXED: "#fbe7a1",
-                   claims.FAILS: "#f4b9bf", claims.MOOT: "#d6d8db", claims.NOT_MEASURED: "#eeeeee"}
+VERDICT_COLOURS = {verdicts.HOLDS: "#b7e1c1", verdicts.HOLDS_MOST: "#dcefc6", verdicts.MIXED: "#fbe7a1",
+                   verdicts.FAILS: "#f4b9bf", verdicts.MOOT: "#d6d8db", verdicts.NOT_MEASURED: "#eeeeee"}
 
 
 def _setting(net: str, lr) -> str:
@@ -266,9 +266,9 @@ def claims_matrix(table: pd.DataFrame) -> pd.DataFrame:
     cells: dict[tuple[int, str], list] = {}
     for r in table.itertuples():
         kn = f"{r.k}/{r.n}" if r.n else "–"
-        if r.verdict == claims.MOOT:
-            verdicts = str(r.seed_verdicts).split(", ")
-            kn = f"{verdicts.count(claims.MOOT)} of {len(verdicts)} seeds moot"
+        if r.verdict == verdicts.MOOT:
+            per_seed = str(r.seed_verdicts).split(", ")
+            kn = f"{per_seed.count(verdicts.MOOT)} of {len(per_seed)} seeds moot"
         cells.setdefault((r.claim, r.setting), []).append((r.comparison, r.verdict, kn))
     matrix = pd.DataFrame(index=sorted(set(table["claim"])), columns=order, dtype=object)
     for (claim, where), entries in cells.items():
@@ -314,8 +314,8 @@ def scorecard_html(card: pd.DataFrame) -> str:
     """The scorecard as an HTML table (id "scorecard"), the agreement cell coloured; a
     run of another recipe than the default names it; with many seeds, their central 90%
     and the paper's percentile among them."""
-    colours = {"within the paper's range": VERDICT_COLOURS[claims.HOLDS], "below the paper's": "#fbe7a1",
-               "above the paper's": "#fbe7a1", "not measured by this config": VERDICT_COLOURS[claims.NOT_MEASURED]}
+    colours = {"within the paper's range": VERDICT_COLOURS[verdicts.HOLDS], "below the paper's": "#fbe7a1",
+               "above the paper's": "#fbe7a1", "not measured by this config": VERDICT_COLOURS[verdicts.NOT_MEASURED]}
     rows = []
     for r in card.itertuples():
         this = ("–" if pd.isna(r.this_median) else
@@ -653,7 +653,7 @@ def _optimizers(net):
 
 def _lrs_of(training: pd.DataFrame, net: str, variants: list[str], token: str) -> list[float]:
     """The lrs at which every one of `variants` has runs with the optimizer `token`."""
-    return claims._lrs_with(of_optimizer(training, token), net, variants)
+    return measures.lrs_with(of_optimizer(training, token), net, variants)
 
 
 def _optimizer_summary(t: dict, net: str, lr: float, variants: list[str], tokens: list[str]) -> str:
@@ -662,12 +662,12 @@ def _optimizer_summary(t: dict, net: str, lr: float, variants: list[str], tokens
     for token in tokens:
         training, steps = (of_optimizer(t[name], token) for name in ("training", "landscape_steps"))
         for variant in variants:
-            runs = claims._runs(training[training["net"] == net], net, variant, lr)
+            runs = measures.runs_at(training[training["net"] == net], net, variant, lr)
             if runs.empty:
                 continue
-            finals = [claims.final_value(run, metric) for _, run in runs.groupby("seed")]
-            probed = claims._runs(steps[steps["net"] == net], net, variant, lr) if len(steps) else steps
-            diverged = claims._runs(of_optimizer(t["runs"], token), net, variant, lr)["diverged"].sum()
+            finals = [measures.final_value(run, metric) for _, run in runs.groupby("seed")]
+            probed = measures.runs_at(steps[steps["net"] == net], net, variant, lr) if len(steps) else steps
+            diverged = measures.runs_at(of_optimizer(t["runs"], token), net, variant, lr)["diverged"].sum()
             text = (f"{variant} with {token}: final {metric} {_fmt(float(np.median(finals)))}"
                     + (f" ({diverged} of {len(finals)} seeds diverged)" if diverged else ""))
             if len(probed):

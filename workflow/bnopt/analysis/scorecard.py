@@ -32,7 +32,7 @@ from scipy import stats
 
 from ..training.optim import PAPER_TOKEN
 from ..training.recipe import DEFAULT_RECIPE
-from .claims import _runs, final_value
+from .measures import final_value, runs_at
 from .tables import of_recipe, recipes
 
 PAPER_NUMBERS = Path(__file__).resolve().parents[2] / "resources" / "paper_numbers.csv"
@@ -174,7 +174,7 @@ def central_interval(values: list[float], coverage: float = 0.9) -> tuple[float,
 def run_values(tables: dict[str, pd.DataFrame], net: str, variant: str, lr: float, measure: str) -> dict[int, float]:
     """The measure `measure` for every seed of the run (net, variant, lr) in `tables`
     (one recipe's): {seed: value}, NaN where the seed lacks what it reads."""
-    run_tables = {name: _runs(tables[name], net, variant, lr) if len(tables[name]) else tables[name]
+    run_tables = {name: runs_at(tables[name], net, variant, lr) if len(tables[name]) else tables[name]
                   for name in TABLES}
     seeds = sorted(set(run_tables["training"]["seed"].astype(int))) if len(run_tables["training"]) else []
     return {s: MEASURES[measure]({name: t[t["seed"] == s] for name, t in run_tables.items()}) for s in seeds}

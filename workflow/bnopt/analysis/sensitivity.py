@@ -18,18 +18,17 @@ import math
 import numpy as np
 import pandas as pd
 
-from . import claims
+from .measures import TARGET_ACCURACY, did_not_train, final_value, smoothed, steps_to_accuracy
 
 USABLE_ACCURACY = 0.9  # VGG: usable where the final smoothed accuracy is >= 90% of the grid's best
 USABLE_LOSS = 2.0  # DLN: usable where the final smoothed loss is <= 2x the grid's best
-RANGE_FACTOR = 4.0  # claim 6: batchnorm's usable range is at least this many times standard's
 BREAK_SLACK = 4.0  # "slightly above" the paper's break: within this factor of it
 MIN_GRID = 3  # claim 6 needs a grid of at least this many learning rates shared by both
 
 
 def final_scores(training: pd.DataFrame, net: str, evals: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per run of `net`: variant, lr, seed, its score, whether it diverged,
-    and why it did not train (empty if it did; see claims.did_not_train); with
+    and why it did not train (empty if it did; see measures.did_not_train); with
     `evals`, also `test`: the last test-set evaluation's accuracy (VGG) or loss (DLN),
     scored as the training metric is when it is not finite."""
     metric = "accuracy" if net == "vgg" else "loss"
@@ -41,10 +40,10 @@ def final_scores(training: pd.DataFrame, net: str, evals: pd.DataFrame | None = 
             tests[(key[0], float(key[1]), int(key[2]))] = value if math.isfinite(value) else worst
     rows = []
     for (variant, lr, seed), run in training[training["net"] == net].groupby(["variant", "lr", "seed"]):
-        rows.append(dict(variant=variant, lr=float(lr), seed=int(seed), score=claims.final_value(run, metric),
+        rows.append(dict(variant=variant, lr=float(lr), seed=int(seed), score=final_value(run, metric),
                          test=tests.get((variant, float(lr), int(seed)), math.nan),
                          diverged=not np.isfinite(run["loss"].to_numpy(dtype=float)).all(),
-                         not_trained=claims.did_not_train(run, net) or ""))
+                         not_trained=did_not_train(run, net) or ""))
     return pd.DataFrame(rows, columns=["variant", "lr", "seed", "score", "test", "diverged", "not_trained"])
 
 
@@ -75,7 +74,7 @@ def usable_lrs(scores: pd.DataFrame, net: str, own_best: bool = False) -> dict[s
 
 def training_lrs(scores: pd.DataFrame) -> dict[str, list[float]]:
     """Per variant, the grid learning rates at which most of its seeds train at all
-    (claims.did_not_train: not diverged, and VGG above twice chance, DLN below 0.9x its
+    (measures.did_not_train: not diverged, and VGG above twice chance, DLN below 0.9x its
     first loss)."""
     trains = scores.assign(trains=scores["not_trained"] == "").groupby(["variant", "lr"])["trains"].mean()
     return {v: sorted(lr for (var, lr), share in trains.items() if var == v and share > 0.5)
@@ -138,51 +137,15 @@ def compare_break(points: dict[str, float], paper_factor: float, paper_lr: float
             f"{paper_factor:g}x: later than the paper's network")
 
 
-def claim_6(training: pd.DataFrame) -> list[dict]:
-    """Claim 6 per net: batchnorm's usable range >= RANGE_FACTOR x standard's, seed by
-    seed (each seed's grid on its own: a seed with fewer than MIN_GRID learning rates
-    shared by both is not measured) and aggregated as the other claims."""
-    rows = []
-    rule = (f"usable lrs: where the final smoothed {{metric}} comes within {{level}} of the best run on the grid "
-            f"(any variant); usable range = largest / smallest usable lr; batchnorm's range >= {RANGE_FACTOR:g}x "
-            f"standard's (needs >= {MIN_GRID} shared lrs)")
-    for net in ("vgg", "dln"):
-        metric, level = (("accuracy", f"{USABLE_ACCURACY:.0%}") if net == "vgg" else ("loss", f"{USABLE_LOSS:g}x"))
-        scores = final_scores(training, net)
-        scores = scores[scores["variant"].isin(["standard", "batchnorm"])]
-        shared = shared_lrs(scores)
-        row = dict(claim=6, statement=claims.CLAIMS[6], net=net, lr=math.nan, comparison="batchnorm vs standard, lr grid",
-                   effect="usable range, batchnorm / standard", rule=rule.format(metric=metric, level=level),
-                   aggregate_rule=claims.AGGREGATE_RULE, moot_because="")
-        seeds = sorted(set(scores["seed"]))
-        verdicts, effects, numbers = [], [], []
-        for seed in seeds:
-            mine = scores[scores["seed"] == seed]
-            grid = shared_lrs(mine)
-            if len(grid) < MIN_GRID:  # this seed's grid is too short to tell (e.g. a seed run at two lrs only)
-                verdicts.append(claims.NOT_MEASURED)
-                continue
-            ranges = {v: usable_range(lrs) for v, lrs in usable_lrs(mine[mine["lr"].isin(grid)], net).items()}
-            bn, std = ranges.get("batchnorm", 0.0), ranges.get("standard", 0.0)
-            verdicts.append(claims.HOLDS if bn >= RANGE_FACTOR * std and bn > 0 else claims.FAILS)
-            effects.append(bn / std if std > 0 else math.inf)
-            numbers.append({"usable range batchnorm": bn, "usable range standard": std})
-        row.update(claims.over_seeds(seeds, verdicts, effects, numbers, extra=f"grid: {len(shared)} shared lrs"))
-        if not row["n"]:
-            row["rule"] += f" (this config has {len(shared)} lrs with both)"
-        rows.append(row)
-    return rows
-
-
 def trained_level(net: str, scores: pd.DataFrame, setting: float | None = None) -> float:
     """The level from which a run counts as trained, for the speed panel: the config's
-    `setting` (nets.<net>.sensitivity), else VGG claims.TARGET_ACCURACY (claim 1's
+    `setting` (nets.<net>.sensitivity), else VGG TARGET_ACCURACY (claim 1's
     level) and DLN USABLE_LOSS x the grid's best final loss (the DLN's attainable loss
     depends on the seed's matrix A, so no one number suits every config)."""
     if setting is not None:
         return float(setting)
     if net == "vgg":
-        return claims.TARGET_ACCURACY
+        return TARGET_ACCURACY
     finite = scores["score"][np.isfinite(scores["score"])] if len(scores) else pd.Series(dtype=float)
     return USABLE_LOSS * float(finite.min()) if len(finite) else math.nan
 
@@ -194,9 +157,9 @@ def steps_to_level(training: pd.DataFrame, net: str, level: float) -> pd.DataFra
     rows = []
     for (variant, lr, seed), run in training[training["net"] == net].groupby(["variant", "lr", "seed"]):
         if net == "vgg":
-            steps = claims.steps_to_accuracy(run, level)
+            steps = steps_to_accuracy(run, level)
         else:
-            curve = claims.smoothed(run, "loss")
+            curve = smoothed(run, "loss")
             reached = curve.loc[curve["smoothed"] <= level, "step"]
             steps = float(reached.iloc[0]) if len(reached) else math.inf
         rows.append(dict(variant=variant, lr=float(lr), seed=int(seed), steps=steps))
