@@ -14,8 +14,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from itertools import product
-from pathlib import Path
 
+from .imports import reachable, source
 from .nets.models import DEFAULT_INIT
 from .norms import VARIANT_SETTINGS
 from .training.optim import PAPER_TOKEN, optimizer_token, resolved
@@ -221,13 +221,6 @@ def train_spec(config: dict, run: Run, code: str | None = None) -> dict:
     return canonical(spec)
 
 
-def module_source(name: str) -> Path:
-    """The source file of the bnopt module `name`, dotted from the package
-    ("training.train"; a subpackage such as "norms" is its ``__init__.py``)."""
-    path = Path(__file__).parent.joinpath(*name.split("."))
-    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
-
-
 def _probing_group(config: dict, run: Run) -> dict:
     """The first run group that probes `run` (config order); {} if none does."""
     for group, candidate in _group_runs({"nets": {run.net: config["nets"][run.net]}}):
@@ -251,11 +244,16 @@ def probe_settings(config: dict, run: Run) -> dict:
     return probes
 
 
-def code_fingerprint(*modules: str) -> str:
-    """A hash of the source of the named bnopt modules: put it in a rule's params so
-    that editing the code a result depends on reruns the jobs that made it."""
+def code_fingerprint(*modules: str, follow: str | None = None) -> str:
+    """A hash of the source of the named bnopt modules (dotted within bnopt; a
+    subpackage is its ``__init__.py``): put it in a rule's params so that editing the
+    code a result depends on reruns the jobs that made it. With `follow` (a
+    subpackage, "" for all of bnopt), also every module of it that they import,
+    directly or not (bnopt.imports), so that moving code between modules cannot
+    leave a dependency out."""
+    names = reachable(*modules, within=follow) if follow is not None else sorted(set(modules))
     digest = hashlib.sha256()
-    for name in sorted(set(modules)):
+    for name in names:
         digest.update(name.encode())
-        digest.update(module_source(name).read_bytes())
+        digest.update(source(name).read_bytes())
     return digest.hexdigest()[:16]

@@ -3,7 +3,7 @@
 # and nbconvert turns the executed notebook into one self-contained HTML file. The
 # notebook draws every figure into reports/figures/ (PNG + PDF, plus index.csv
 # saying which were drawn and why any were skipped). Plotting only: editing the
-# notebook, bnopt/analysis/figures.py or bnopt/analysis/report.py reruns this rule and nothing else.
+# notebook or the figures' code (bnopt/analysis) reruns this rule and nothing else.
 
 
 rule report:
@@ -29,8 +29,8 @@ rule report:
         # What the report reads of the config (activation layers, nets), canonical
         # so that a re-saved YAML does not re-render it.
         config=json.dumps(bnruns.canonical({"nets": config["nets"]})),
-        code=bnruns.code_fingerprint("analysis.report", "analysis.figures", "analysis.claims", "analysis.sensitivity",
-                                     "measure.surface"),
+        # the report's own modules and every analysis module they import (bnopt.imports)
+        code=bnruns.code_fingerprint("analysis.report", "measure.surface", follow="analysis"),
     log:
         "logs/report/report.log",
     benchmark:

@@ -31,6 +31,7 @@ from ..training.data import save_image_dataset
 from ..training.problems import image_problem
 from ..training.engine import ModuleEngine, build_run
 from ..training.train import resolve_device, train, use_exact_numerics
+from .timing import interleaved
 
 
 def add_arguments(parser) -> None:
@@ -65,18 +66,6 @@ class ArrayImageDataset(VisionDataset):
         from PIL import Image
 
         return self.transform(Image.fromarray(self.images[i])), int(self.labels[i])
-
-
-def interleaved(contenders: dict, repeats: int) -> dict[str, list[float]]:
-    """Call every contender once per repeat, the order rotated each repeat so that a
-    drift in machine load favours none; each one's results in a list."""
-    results: dict[str, list[float]] = {name: [] for name in contenders}
-    names = list(contenders)
-    for repeat in range(repeats):
-        shift = repeat % len(names)
-        for name in names[shift:] + names[:shift]:
-            results[name].append(contenders[name]())
-    return results
 
 
 def _sync(device: torch.device) -> None:

@@ -33,7 +33,7 @@ from ..seeding import generator
 from ..training.problems import dln_problem
 from ..training.engine import ModuleEngine, build_problem, build_run, make_engine
 from ..training.train import device_name, train
-from .bench import interleaved
+from .timing import interleaved
 
 DEPTH, WIDTH, SAMPLES = 25, 10, 1000
 
