@@ -7,6 +7,8 @@
     python -m bnopt bench-surface [--net vgg --samples 512 --grid 21]
     python -m bnopt typical [--tables results/tables]   (the paper's DLN among a run's draws, Markdown)
     python -m bnopt digitize PAPER.pdf   (the paper's DLN curves from its PDF; needs pymupdf)
+    python -m bnopt docs snapshot --workdir DIR --configs CONFIG... --name NAME   (a finished run -> docs/data/NAME)
+    python -m bnopt docs render   (docs/results.md, the claims-matrix picture, README's configs table)
 """
 
 from __future__ import annotations
@@ -79,6 +81,11 @@ def main(argv: list[str] | None = None) -> int:
 
     add_digitize_arguments(digitize)
     digitize.set_defaults(func=digitize_main)
+    docs = sub.add_parser("docs", help="the docs' generated numbers: snapshot a finished run, render the pages")
+    from .tools.docsgen import add_arguments as add_docs_arguments, main as docs_main
+
+    add_docs_arguments(docs)
+    docs.set_defaults(func=docs_main, hint="--workdir is the folder of a finished run; run this from the repository root")
     train.set_defaults(hint="--spec takes a run spec, JSON (bnopt.runs.train_spec), --data a prepared dataset")
     for command in (costs, typical):
         command.set_defaults(hint="run this in the folder the workflow ran in, after it finished")
