@@ -106,7 +106,7 @@ def test_editing_the_notebook_or_figure_code_reruns_only_the_report(snakemake_bi
     notebook = sources / "workflow/notebooks/report.ipynb"
     with edited(notebook, "\n"):
         assert plan(snakemake_bin, project) == {"report": 1, "all": 1}
-    for module in ("analysis/figures.py", "analysis/report.py"):
+    for module in ("analysis/figures/landscape.py", "analysis/report.py"):
         with edited(sources / "workflow/bnopt" / module, "\n# restyled\n"):
             assert plan(snakemake_bin, project) == {"report": 1, "all": 1}, module
     assert plan(snakemake_bin, project) == {}

@@ -85,7 +85,7 @@ def test_report_renders_in_headless_chromium(smoke_run):
 
 
 def test_every_figure_is_drawn_or_skipped_with_a_reason(smoke_run):
-    from bnopt.analysis.report import CATALOGUE
+    from bnopt.analysis.figures import CATALOGUE
 
     workdir, _ = smoke_run
     figures = workdir / "reports" / "figures"

@@ -4,25 +4,26 @@ a figure shows, and the reasons it gives when it cannot draw."""
 import pandas as pd
 import pytest
 
-from bnopt.analysis import figures, report
+from bnopt.analysis import figures
+from bnopt.analysis.figures import choices, landscape, style
 
 
 def test_paper_layers_are_taken_by_position_from_the_configured_list():
     # The paper's VGG layers 2, 3, 9, 11, 13; a config with 2, 3, 5, 7, 8 maps #11 to 7.
-    assert report.layers_by_position([2, 3, 5, 7, 8], "vgg", (3, 11)) == [3, 7]
-    assert report.layers_by_position([2, 3, 5, 7, 8], "vgg", (2, 9, 13)) == [2, 5, 8]
+    assert choices.layers_by_position([2, 3, 5, 7, 8], "vgg", (3, 11)) == [3, 7]
+    assert choices.layers_by_position([2, 3, 5, 7, 8], "vgg", (2, 9, 13)) == [2, 5, 8]
     # A shorter list keeps what it has, and never comes back empty.
-    assert report.layers_by_position([2, 3], "vgg", (2, 9, 13)) == [2]
-    assert report.layers_by_position([4], "vgg", (11,)) == [4]
+    assert choices.layers_by_position([2, 3], "vgg", (2, 9, 13)) == [2]
+    assert choices.layers_by_position([4], "vgg", (11,)) == [4]
 
 
 def test_ics_layers_sit_at_the_papers_relative_depths():
     vgg16 = pd.DataFrame({"net": "vgg", "layer": range(1, 17)})
-    assert report.ics_layers(vgg16, "vgg") == [5, 10]  # the paper's own
+    assert choices.ics_layers(vgg16, "vgg") == [5, 10]  # the paper's own
     dln25 = pd.DataFrame({"net": "dln", "layer": range(1, 26)})
-    assert report.ics_layers(dln25, "dln") == [9, 17]
+    assert choices.ics_layers(dln25, "dln") == [9, 17]
     tiny = pd.DataFrame({"net": "dln", "layer": range(1, 4)})
-    assert report.ics_layers(tiny, "dln") == [2]  # never layer 1, whose G' is G
+    assert choices.ics_layers(tiny, "dln") == [2]  # never layer 1, whose G' is G
 
 
 def _runs(rows):
@@ -31,51 +32,47 @@ def _runs(rows):
 
 def test_learning_rates_prefer_the_papers_and_say_when_they_are_absent():
     table = _runs([("vgg", v, lr) for v in ("standard", "batchnorm") for lr in (0.05, 0.1, 0.5)])
-    assert report.lrs_for(table, "vgg", ["standard", "batchnorm"], (0.1, 0.5)) == ([0.1, 0.5], "")
-    assert report.lrs_for(table, "vgg", ["standard", "batchnorm"], (0.1, 0.5), 1) == ([0.1], "")
+    assert choices.lrs_for(table, "vgg", ["standard", "batchnorm"], (0.1, 0.5)) == ([0.1, 0.5], "")
+    assert choices.lrs_for(table, "vgg", ["standard", "batchnorm"], (0.1, 0.5), 1) == ([0.1], "")
     other = _runs([("vgg", v, 0.05) for v in ("standard", "batchnorm")])
-    lrs, note = report.lrs_for(other, "vgg", ["standard", "batchnorm"], (0.1,), 1)
+    lrs, note = choices.lrs_for(other, "vgg", ["standard", "batchnorm"], (0.1,), 1)
     assert lrs == [0.05] and "The paper's lr (0.1) is not in this config; showing 0.05." in note
 
 
 def test_variants_without_a_common_learning_rate_are_a_skip_not_a_crash():
     table = _runs([("vgg", "standard", 0.01), ("vgg", "batchnorm", 0.1)])
     with pytest.raises(figures.NoData, match="at one common learning rate"):
-        report.lrs_for(table, "vgg", ["standard", "batchnorm"], (0.1,), 1)
+        choices.lrs_for(table, "vgg", ["standard", "batchnorm"], (0.1,), 1)
 
 
 def test_a_diverged_run_is_named_in_the_caption():
     runs = pd.DataFrame([dict(net="dln", variant="standard", lr=1.0, seed=0, diverged=True, diverged_step=3),
                          dict(net="dln", variant="batchnorm", lr=1.0, seed=0, diverged=False, diverged_step=None)])
-    note = report.diverged_note(runs, "dln", [1.0], None)
+    note = choices.diverged_note(runs, "dln", [1.0], None)
     assert note.startswith(" Diverged, drawn up to that step: standard at lr 1 (seed 0) diverged at step 3; log axes "
                            "are fitted to the runs that trained")
-    assert report.diverged_note(runs, "dln", [0.5], None) == ""
-    assert report.diverged_note(runs, "vgg", [1.0], None) == ""
+    assert choices.diverged_note(runs, "dln", [0.5], None) == ""
+    assert choices.diverged_note(runs, "vgg", [1.0], None) == ""
 
 
 def test_a_net_missing_from_the_config_skips_its_figures_with_the_reason(tmp_path):
-    spec = report.Spec("curvature_dln", "DLN curvature", "Paper: -", lambda t, c: pytest.fail("must not draw"))
-    (entry,) = report.render_all({}, {"nets": {"vgg": {}}}, tmp_path, [spec])
-    assert isinstance(entry, report.Skipped)
+    spec = figures.Spec("curvature_dln", "DLN curvature", "Paper: -", lambda t, c: pytest.fail("must not draw"))
+    (entry,) = figures.render_all({}, {"nets": {"vgg": {}}}, tmp_path, [spec])
+    assert isinstance(entry, figures.Skipped)
     assert entry.reason == "this config has no dln runs (nets.dln is absent)"
-    table = report.index_table([entry])
+    table = figures.index_table([entry])
     assert table.loc[0, "status"] == "skipped" and not list(tmp_path.iterdir())
 
 
 def test_seeds_pool_into_a_median_and_a_band():
-    from bnopt.analysis import figures
-
     table = pd.DataFrame(dict(seed=[0, 1, 2, 0, 1, 2], step=[0, 0, 0, 10, 10, 10],
                               value=[1.0, 2.0, 4.0, 3.0, float("inf"), 5.0]))
-    summary = figures.across_seeds(table, "step", "value")
+    summary = style.across_seeds(table, "step", "value")
     assert summary.loc[0].tolist() == [2.0, 1.0, 4.0, 3]
     assert summary.loc[10].tolist() == [4.0, 3.0, 5.0, 2]  # a non-finite value (a diverged seed) is left out
 
 
 def test_a_diverged_run_does_not_flatten_the_landscape_axes():
-    from bnopt.analysis import figures
-
     rows = []
     for variant, scale in (("standard", 1.0), ("batchnorm", 0.5), ("noisy_standard", 1e30)):
         for step in (0, 10, 20):
@@ -83,10 +80,10 @@ def test_a_diverged_run_does_not_flatten_the_landscape_axes():
             rows.append(dict(net="dln", variant=variant, lr=1e-6, seed=0, step=step, loss_min=big, loss_max=2 * big,
                              grad_change_min=big, grad_change_max=3 * big, effective_beta=10 * big))
     steps = pd.DataFrame(rows)
-    fig = figures.landscape(steps, "dln", 1e-6, diverged={("noisy_standard", 1e-6, 0)})
+    fig = landscape.landscape(steps, "dln", 1e-6, diverged={("noisy_standard", 1e-6, 0)})
     for ax in fig.axes:
         assert ax.get_ylim()[1] < 1e3, ax.get_title()
-    unclipped = figures.landscape(steps, "dln", 1e-6)
+    unclipped = landscape.landscape(steps, "dln", 1e-6)
     assert unclipped.axes[0].get_ylim()[1] > 1e29
 
 
@@ -104,16 +101,17 @@ def test_a_figure_sees_its_nets_own_recipe_unless_it_asks_for_every_optimizer(tm
         def draw(t, config):
             seen[name] = sorted(t["training"]["recipe"])
             raise figures.NoData("spied")
-        return report.Spec(f"{name}_dln", name, "", draw, every_optimizer=every)
+        return figures.Spec(f"{name}_dln", name, "", draw, every_optimizer=every)
 
     config = {"nets": {"dln": {}}}
-    report.render_all({"training": training}, config, tmp_path, [spy("own", False), spy("every", True)])
+    figures.render_all({"training": training}, config, tmp_path, [spy("own", False), spy("every", True)])
     assert seen == {"own": [""], "every": ["", "sgd-m0.9"]}
     # A net whose own optimizer is momentum: its figures show the momentum runs.
-    report.render_all({"training": training}, {"nets": {"dln": {"optimizer": {"momentum": 0.9}}}}, tmp_path,
+    figures.render_all({"training": training}, {"nets": {"dln": {"optimizer": {"momentum": 0.9}}}}, tmp_path,
                       [spy("own", False)])
     assert seen["own"] == ["sgd-m0.9"]
     # A net whose own init and loss are another reading of the paper: those runs.
-    report.render_all({"training": training}, {"nets": {"dln": {"init": "glorot_normal", "loss": "half_sum"}}},
+    figures.render_all({"training": training}, {"nets": {"dln": {"init": "glorot_normal", "loss": "half_sum"}}},
                       tmp_path, [spy("own", False), spy("every", True)])
     assert seen == {"own": ["glorot_normal+half_sum"], "every": ["glorot_normal+half_sum"]}
+

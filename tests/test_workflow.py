@@ -150,24 +150,24 @@ def test_smoke_dag_measures_the_loss_surfaces(smoke_run):
 
 
 def test_figures_render_from_the_smoke_tables(smoke_run, tmp_path):
-    from bnopt.analysis import figures
+    from bnopt.analysis.figures import NoData, distributions, ics, landscape, save, training
 
     workdir, _ = smoke_run
     t = {n: pd.read_parquet(workdir / "results" / "tables" / f"{n}.parquet")
          for n in ("training", "evals", "landscape_steps", "landscape", "ics", "curvature", "moments", "activations")}
     made = [
-        *figures.save(figures.training_curves(t["training"], t["evals"], "vgg"), "training_vgg", tmp_path),
-        *figures.save(figures.training_curves(t["training"], t["evals"], "dln"), "training_dln", tmp_path),
-        *figures.save(figures.landscape(t["landscape_steps"], "vgg", 0.1), "landscape_vgg", tmp_path),
-        *figures.save(figures.internal_covariate_shift(t["ics"], "dln", [2, 5]), "ics_dln", tmp_path),
-        *figures.save(figures.curvature(t["curvature"], "vgg"), "curvature_vgg", tmp_path),
-        *figures.save(figures.moment_drift(t["moments"], "vgg", 0.1, [2, 3, 8]), "drift_vgg", tmp_path),
-        *figures.save(figures.gradient_change_vs_eta(t["landscape"], "dln", 1e-4), "eta_dln", tmp_path),
-        *figures.save(figures.activation_histograms(t["activations"], "vgg", 0.1, [2, 8]), "hist_vgg", tmp_path),
+        *save(training.training_curves(t["training"], t["evals"], "vgg"), "training_vgg", tmp_path),
+        *save(training.training_curves(t["training"], t["evals"], "dln"), "training_dln", tmp_path),
+        *save(landscape.landscape(t["landscape_steps"], "vgg", 0.1), "landscape_vgg", tmp_path),
+        *save(ics.internal_covariate_shift(t["ics"], "dln", [2, 5]), "ics_dln", tmp_path),
+        *save(landscape.curvature(t["curvature"], "vgg"), "curvature_vgg", tmp_path),
+        *save(distributions.moment_drift(t["moments"], "vgg", 0.1, [2, 3, 8]), "drift_vgg", tmp_path),
+        *save(landscape.gradient_change_vs_eta(t["landscape"], "dln", 1e-4), "eta_dln", tmp_path),
+        *save(distributions.activation_histograms(t["activations"], "vgg", 0.1, [2, 8]), "hist_vgg", tmp_path),
     ]
     assert all(path.stat().st_size > 5000 for path in made)
-    with pytest.raises(figures.NoData, match="no vgg landscape probes at lr 0.3"):
-        figures.landscape(t["landscape_steps"], "vgg", 0.3)
+    with pytest.raises(NoData, match="no vgg landscape probes at lr 0.3"):
+        landscape.landscape(t["landscape_steps"], "vgg", 0.3)
 
 
 def test_a_diverging_run_is_recorded_and_the_dag_goes_on(smoke_run):

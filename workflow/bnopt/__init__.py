@@ -28,8 +28,9 @@ with one job:
   :mod:`~bnopt.analysis.sensitivity` (learning-rate ranges, claim 6),
   :mod:`~bnopt.analysis.scorecard` (the paper's numbers beside this config's),
   :mod:`~bnopt.analysis.draws` (where they fall among many draws),
-  :mod:`~bnopt.analysis.figures` and :mod:`~bnopt.analysis.report` (the report's figures
-  and captions)
+  :mod:`~bnopt.analysis.figures` (the report's figures and captions, one module per group
+  of the paper's figures), :mod:`~bnopt.analysis.report` (the report notebook's helpers:
+  the claims matrix, the scorecard)
 - :mod:`bnopt.tools`     benchmarks and cost reports, the paper's digitized curves, the
   draws summary
 - :mod:`bnopt.cli`       ``python -m bnopt``: train, bench-train, bench-probes, bench-surface, typical,

@@ -29,8 +29,9 @@ rule report:
         # What the report reads of the config (activation layers, nets), canonical
         # so that a re-saved YAML does not re-render it.
         config=json.dumps(bnruns.canonical({"nets": config["nets"]})),
-        # the report's own modules and every analysis module they import (bnopt.imports)
-        code=bnruns.code_fingerprint("analysis.report", "measure.surface", follow="analysis"),
+        # the notebook's helpers, the figures (the package and every group module it
+        # registers) and every analysis module they import (bnopt.imports)
+        code=bnruns.code_fingerprint("analysis.report", "analysis.figures", "measure.surface", follow="analysis"),
     log:
         "logs/report/report.log",
     benchmark:
