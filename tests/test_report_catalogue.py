@@ -115,3 +115,22 @@ def test_a_figure_sees_its_nets_own_recipe_unless_it_asks_for_every_optimizer(tm
                       tmp_path, [spy("own", False), spy("every", True)])
     assert seen == {"own": ["glorot_normal+half_sum"], "every": ["glorot_normal+half_sum"]}
 
+
+def test_every_figure_a_group_module_defines_is_in_the_catalogue_once():
+    """Adding a figure is an entry in its group's module (named by its stem in capitals)
+    and a line in figures.CATALOGUE: an entry left out of the catalogue, or listed twice,
+    fails here."""
+    import importlib
+    import pkgutil
+
+    defined = {}
+    for info in pkgutil.iter_modules(figures.__path__):
+        module = importlib.import_module(f"bnopt.analysis.figures.{info.name}")
+        for name, value in vars(module).items():
+            if isinstance(value, figures.Spec):
+                assert name == value.stem.upper(), (info.name, name)
+                defined[value.stem] = value
+    stems = [spec.stem for spec in figures.CATALOGUE]
+    assert len(stems) == len(set(stems))
+    assert sorted(stems) == sorted(defined)
+    assert all(spec is defined[spec.stem] for spec in figures.CATALOGUE)
