@@ -3,7 +3,6 @@ builds with no broken link or anchor, and a snapshot of a finished run (here a
 synthetic one: a few tables, a benchmark file, two Snakemake logs) renders."""
 
 import datetime as dt
-import importlib.util
 import json
 import os
 import shutil
@@ -45,8 +44,6 @@ def test_the_readme_stays_short_and_keeps_the_test_command():
     assert docsgen.BEGIN in readme and docsgen.END in readme
 
 
-@pytest.mark.skipif(importlib.util.find_spec("mkdocs") is None,
-                    reason="mkdocs is not installed: pip install -e '.[test]' (pyproject.toml's test extra pins it)")
 def test_the_site_builds_strictly(tmp_path):
     build = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
                            cwd=REPO, capture_output=True, text=True, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
