@@ -32,8 +32,12 @@ EVERY_JOB = {"train": 8, "train_stack": 14, "probe": 16, "probe_stack": 20, **SU
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, snakemake_bin):
-    """(sources, workdir): a copy of the workflow's sources and a finished smoke run made from them."""
+def project(tmp_path_factory, snakemake_bin, smoke_run):
+    """(sources, workdir): a copy of the workflow's sources and a finished smoke run made
+    from them: the session's smoke run, copied, then `--touch`ed from the copied sources
+    (the same files at another path: Snakemake keys a script rule's code by its path, and
+    --touch records the copy's as current without running a job). Equal to a fresh run
+    of the copy, at a tenth of its cost."""
     root = tmp_path_factory.mktemp("incremental")
     sources = root / "repo"
     sources.mkdir()
@@ -42,7 +46,8 @@ def project(tmp_path_factory, snakemake_bin):
         copy(REPO / name, sources / name, **({"ignore": shutil.ignore_patterns("__pycache__")}
                                               if (REPO / name).is_dir() else {}))
     workdir = root / "work"
-    snakemake(snakemake_bin, workdir, repo=sources)
+    shutil.copytree(smoke_run[0], workdir, symlinks=True)
+    snakemake(snakemake_bin, workdir, "--touch", repo=sources)
     return sources, workdir
 
 
