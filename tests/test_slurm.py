@@ -13,7 +13,7 @@ import pytest
 import yaml
 from snakemake.utils import validate
 
-from workflow_helpers import REPO, SMOKE, snakemake
+from workflow_helpers import REPO, SMOKE, slice_config, snakemake, the_same_runs
 
 pytestmark = pytest.mark.slow
 PROFILE = REPO / "tests" / "slurm" / "profile"
@@ -64,34 +64,9 @@ def slurm_job_logs(workdir: Path, rule: str) -> list[Path]:
     return sorted(log for folder in folders for log in folder.rglob("*.log"))  # its logs lie one folder higher
 
 
-def slurm_config(tmp_path) -> tuple[Path, dict]:
-    """A slice of the smoke config, for the DAG on SLURM: every kind of job (a VGG run's
-    training and probe segments, DLN stacks of one run and of two seeds, surface rows,
-    interpolation lines, the local aggregate, claims and report) at a third of the
-    smoke DAG's jobs, since each SLURM job pays seconds of submission and polling.
-    Its runs are the smoke config's, so their results must equal the local smoke run's."""
-    config = yaml.safe_load(SMOKE.read_text())
-    vgg, dln = config["nets"]["vgg"], config["nets"]["dln"]
-    vgg["runs"] = [{"variants": ["standard", "batchnorm"], "lrs": [0.1], "seeds": [0]}]
-    dln["runs"] = [{"variants": ["standard", "batchnorm"], "lrs": [1.0e-4], "seeds": [0]},
-                   {"variants": ["standard"], "lrs": [1.0e-4], "seeds": [0, 1], "init": "glorot_normal",
-                    "loss": "half_sum"}]
-    dln["surface"] = dict(dln["surface"], variants=["standard", "batchnorm"], lrs=[1.0e-4])
-    path = tmp_path / "slurm.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path, config
-
-
-def the_same_runs(table: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
-    """`table`'s rows of the runs in `runs` (net, variant, lr, seed, recipe), in a stable order."""
-    keys = [k for k in ("net", "variant", "lr", "seed", "recipe") if k in table and k in runs]
-    mine = table.merge(runs[keys].drop_duplicates(), on=keys)
-    return mine.sort_values(list(mine.columns), kind="mergesort").reset_index(drop=True)
-
-
 def test_the_dag_on_slurm_equals_the_local_run(slurm_cluster, smoke_run, snakemake_bin, tmp_path):
     local, _ = smoke_run
-    configfile, config = slurm_config(tmp_path)
+    configfile, config = slice_config(tmp_path)
     validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
     workdir = tmp_path / "work"
     t0 = time.monotonic()

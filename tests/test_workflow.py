@@ -16,7 +16,7 @@ import yaml
 
 from cifar_fixture import make_cifar_archive, serve_folder
 
-from workflow_helpers import SMOKE, job_counts, snakemake
+from workflow_helpers import SMOKE, job_counts, slice_config, snakemake, the_same_runs
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -253,11 +253,12 @@ def test_ctrl_c_then_the_same_command_finishes_like_an_unbroken_run(smoke_run, s
     """Ctrl-C (SIGINT to Snakemake's process group, as a terminal sends it) once while
     a training job runs and once while a probe job runs, each time followed by the same
     command: it carries on (profiles/default: rerun-incomplete) and its tables equal the
-    unbroken smoke run's."""
+    unbroken smoke run's, run by run (a slice of the smoke config: every kind of job)."""
     workdir = tmp_path / "work"
     workdir.mkdir()
+    configfile, _ = slice_config(tmp_path)
     cmd = [snakemake_bin, "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2",
-           "--configfile", str(SMOKE)]
+           "--configfile", str(configfile)]
 
     def interrupt_when(ready, what):
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -288,18 +289,18 @@ def test_ctrl_c_then_the_same_command_finishes_like_an_unbroken_run(smoke_run, s
     interrupt_when(lambda: any(resume.rglob("step~*.pt")), "training job")
     output = interrupt_when(lambda: any((workdir / "logs" / "probe").rglob("*.log")), "probe job")
     assert "Incomplete" not in output and "--rerun-incomplete" not in output, output[-3000:]
-    snakemake(snakemake_bin, workdir)  # the same command, once more: to the end
+    snakemake(snakemake_bin, workdir, configfile=configfile)  # the same command, once more: to the end
     unbroken = smoke_run[0] / "results" / "tables"
     tables = workdir / "results" / "tables"
-    from bnopt.analysis.tables import read_csv
-
-    pd.testing.assert_frame_equal(read_csv(tables / "claims.csv"), read_csv(unbroken / "claims.csv"))
-    for name in ("training", "evals", "landscape", "ics"):
-        pd.testing.assert_frame_equal(pd.read_parquet(tables / f"{name}.parquet"),
-                                      pd.read_parquet(unbroken / f"{name}.parquet"), obj=name)
+    runs = pd.read_parquet(tables / "runs.parquet")
+    assert len(runs) == 6
+    for name in ("training", "evals", "landscape", "ics", "surface"):
+        pd.testing.assert_frame_equal(the_same_runs(pd.read_parquet(tables / f"{name}.parquet"), runs),
+                                      the_same_runs(pd.read_parquet(unbroken / f"{name}.parquet"), runs), obj=name)
     timings = ["wall_time_s", "device"]
-    pd.testing.assert_frame_equal(pd.read_parquet(tables / "runs.parquet").drop(columns=timings),
-                                  pd.read_parquet(unbroken / "runs.parquet").drop(columns=timings))
+    pd.testing.assert_frame_equal(the_same_runs(runs, runs).drop(columns=timings),
+                                  the_same_runs(pd.read_parquet(unbroken / "runs.parquet"), runs).drop(columns=timings))
+    assert (tables / "claims.csv").exists() and (workdir / "reports" / "report.html").exists()
 
 
 def test_cifar10_rules_download_verify_and_prepare(tmp_path, snakemake_bin):

@@ -4,6 +4,9 @@ import re
 import subprocess
 from pathlib import Path
 
+import pandas as pd
+import yaml
+
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "tests" / "configs" / "smoke.yaml"
 
@@ -31,3 +34,28 @@ def job_counts(output: str) -> dict[str, int]:
             rule = re.sub(r"^(train_stack|probe_stack)_\d+$", r"\1", m.group(1))
             counts[rule] = counts.get(rule, 0) + int(m.group(2))
     return counts
+
+
+def slice_config(tmp_path) -> tuple[Path, dict]:
+    """A slice of the smoke config, for tests that run a whole DAG beside the smoke run
+    (on SLURM, interrupted by Ctrl-C): every kind of job (a VGG run's training and probe
+    segments, DLN stacks of one run and of two seeds, surface rows, interpolation lines,
+    the aggregate, claims and report) at a third of the smoke DAG's jobs. Its runs are
+    the smoke config's, so their results must equal the smoke run's (the_same_runs)."""
+    config = yaml.safe_load(SMOKE.read_text())
+    vgg, dln = config["nets"]["vgg"], config["nets"]["dln"]
+    vgg["runs"] = [{"variants": ["standard", "batchnorm"], "lrs": [0.1], "seeds": [0]}]
+    dln["runs"] = [{"variants": ["standard", "batchnorm"], "lrs": [1.0e-4], "seeds": [0]},
+                   {"variants": ["standard"], "lrs": [1.0e-4], "seeds": [0, 1], "init": "glorot_normal",
+                    "loss": "half_sum"}]
+    dln["surface"] = dict(dln["surface"], variants=["standard", "batchnorm"], lrs=[1.0e-4])
+    path = tmp_path / "slice.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path, config
+
+
+def the_same_runs(table: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """`table`'s rows of the runs in `runs` (net, variant, lr, seed, recipe), in a stable order."""
+    keys = [k for k in ("net", "variant", "lr", "seed", "recipe") if k in table and k in runs]
+    mine = table.merge(runs[keys].drop_duplicates(), on=keys)
+    return mine.sort_values(list(mine.columns), kind="mergesort").reset_index(drop=True)
