@@ -16,7 +16,6 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 import torch
-from torchvision.datasets.utils import check_integrity, download_url
 
 CIFAR10_BATCH_DIR = "cifar-10-batches-py"
 CIFAR10_TRAIN_BATCHES = [f"data_batch_{i}" for i in range(1, 6)]
@@ -44,6 +43,10 @@ def download_archive(url: str, md5: str, dest: str | Path) -> Path:
     so a partial or corrupt file is never left at `dest`; a bad one is removed and the
     error says so.
     """
+    # torchvision here, not at the top: importing it (and torch._dynamo with it) costs
+    # every training and probe job, which import this module, ~1.3 s for nothing.
+    from torchvision.datasets.utils import check_integrity, download_url
+
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.exists():
@@ -77,6 +80,8 @@ def download_archive(url: str, md5: str, dest: str | Path) -> Path:
 
 def verify_archive(path: str | Path, md5: str) -> None:
     """Raise a DataError naming the file when `path` is missing or its md5 is not `md5`."""
+    from torchvision.datasets.utils import check_integrity
+
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path} does not exist. {_offline_hint(path)}")
