@@ -28,7 +28,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--net", default=None, help="only this net (vgg or dln)")
 
 
-def _seconds(tsv: Path) -> float:
+def benchmark_seconds(tsv: Path) -> float:
+    """A job's wall seconds, from its Snakemake benchmark file (the last repeat's)."""
     return float(pd.read_csv(tsv, sep="\t")["s"].iloc[-1])
 
 
@@ -54,8 +55,8 @@ def run_costs(results: Path, logs: Path, net: str | None = None) -> pd.DataFrame
         seeds = _seeds(job.name)
         probe_tsvs = sorted((logs / "benchmarks" / "probe" / job).glob("segment~*.tsv"))
         for seed in seeds:
-            rows.append(_run_row(results, job.parent / f"seed~{seed}", _seconds(train_tsv) / len(seeds),
-                                 len(probe_tsvs), sum(_seconds(t) for t in probe_tsvs) / len(seeds)))
+            rows.append(_run_row(results, job.parent / f"seed~{seed}", benchmark_seconds(train_tsv) / len(seeds),
+                                 len(probe_tsvs), sum(benchmark_seconds(t) for t in probe_tsvs) / len(seeds)))
     return pd.DataFrame(rows)
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..analysis.tables import read_csv
+from .costs import benchmark_seconds
 
 DATA, RESULTS, PNG = Path("docs/data"), Path("docs/results.md"), Path("docs/assets/claims-matrix.png")
 BEGIN, END = "<!-- generated: configs -->", "<!-- /generated -->"
@@ -84,7 +85,7 @@ def job_seconds(job: dict, workdir: Path) -> tuple[float, bool]:
     if job["benchmark"] and (path := workdir / job["benchmark"]).exists() and job["end"]:
         written = dt.datetime.fromtimestamp(path.stat().st_mtime)
         if job["start"] - dt.timedelta(seconds=5) <= written <= job["end"] + dt.timedelta(seconds=5):
-            return float(pd.read_csv(path, sep="\t")["s"].iloc[0]), False
+            return benchmark_seconds(path), False
     return ((job["end"] - job["start"]).total_seconds() if job["start"] and job["end"] else 0.0), True
 
 
@@ -125,8 +126,9 @@ def snapshot(workdir: Path, configs: list[str], name: str, log: Path | None = No
         raise SystemExit(f"bnopt docs snapshot: {log.name} ran {' '.join(ran)}, not {' '.join(configs)}; give --log")
     out, tables = data / name, workdir / "results" / "tables"
     out.mkdir(parents=True, exist_ok=True)
-    read_csv(tables / "claims.csv")[CLAIM_COLUMNS].to_csv(out / "claims.csv", index=False)
-    read_csv(tables / "scorecard.csv")[CARD_COLUMNS].to_csv(out / "scorecard.csv", index=False)
+    card, claims = read_csv(tables / "scorecard.csv"), read_csv(tables / "claims.csv")
+    claims[CLAIM_COLUMNS].to_csv(out / "claims.csv", index=False)
+    card[CARD_COLUMNS].to_csv(out / "scorecard.csv", index=False)
     rule_times(parsed["job_list"], workdir).to_csv(out / "rules.csv", index=False)
     for index in sorted((workdir / "reports").glob("**/figures/index.csv"))[:1]:
         pd.read_csv(index)[["stem", "title", "status", "reason"]].to_csv(out / "figures.csv", index=False)
@@ -135,10 +137,9 @@ def snapshot(workdir: Path, configs: list[str], name: str, log: Path | None = No
         from ..analysis.draws import settings_summary
         from .typical import markdown
 
-        card, claims = read_csv(tables / "scorecard.csv"), read_csv(tables / "claims.csv")
         per_seed = pd.read_parquet(values)
-        if not settings_summary(card, claims, per_seed).empty:
-            (out / "typical.md").write_text(markdown(card, per_seed, claims) + "\n")
+        if not (summary := settings_summary(card, claims, per_seed)).empty:
+            (out / "typical.md").write_text(markdown(card, per_seed, claims, summary) + "\n")
     earlier = logs[:logs.index(log)] if log in logs else []
     run = {"name": name, "configs": list(configs), "tables_from": (log_configs(logs[-1], workdir) if logs else ran)
            or list(configs), "commit": git(workdir, "rev-parse", "--short", "HEAD"),

@@ -38,8 +38,11 @@ def _commit() -> str:
         return "unknown"
 
 
-def markdown(card: pd.DataFrame, values: pd.DataFrame, claims: pd.DataFrame) -> str:
-    summary = draws.settings_summary(card, claims, values)
+def markdown(card: pd.DataFrame, values: pd.DataFrame, claims: pd.DataFrame,
+             summary: pd.DataFrame | None = None) -> str:
+    """The draws' summary and the paper's numbers among them, as Markdown tables;
+    `summary` is draws.settings_summary of the same tables, when the caller has it."""
+    summary = draws.settings_summary(card, claims, values) if summary is None else summary
     if summary.empty:
         return f"No DLN recipe has {draws.MIN_DRAWS} or more seeds in these tables (run config/dln-draws.yaml)."
     lines = ["| reading | draws | paper's numbers in the central 90% | outside | claim 4 (DLN, lr 1e-6) | "
