@@ -46,3 +46,26 @@ def test_surface_benchmark_reports_points_per_second_per_variant():
             row = next(line for line in done.stdout.splitlines() if line.split()[0] == variant)
             points_per_s, grid_s = (float(v) for v in row.split()[1:3])
             assert points_per_s > 0 and grid_s == pytest.approx(21 ** 2 / points_per_s, rel=0.05, abs=0.06)
+
+
+def test_gpu_lever_benchmark_counts_vgg16_flops_and_checks_exact_repeats_on_the_cpu():
+    """The GPU lever benchmark's CPU path (the levers without a CUDA graph): every row
+    printed, repeats exact; and its FLOP count is VGG-16's known one (313 M multiply-adds
+    forward at 32x32: 3 x 2 x 313.2 M = 1.879 GFLOP per training image)."""
+    import torch
+
+    from bnopt.tools.benchgpu import training_flops_per_image
+    from bnopt.training.engine import build_run
+
+    model, _ = build_run(dict(net="vgg", variant="standard", lr=0.1, seed=0, model=dict(arch="vgg16", width=1.0)),
+                         torch.device("cpu"))
+    assert training_flops_per_image(model, torch.randn(2, 3, 32, 32)) == pytest.approx(1.879e9, rel=1e-3)
+    done = subprocess.run([sys.executable, "-m", "bnopt", "bench-gpu", "--arch", "vgg11", "--width", "0.0625",
+                           "--steps", "2", "--warmup", "1", "--repeats", "1", "--check-steps", "2", "--batch-size",
+                           "16", "--device", "cpu"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = {line.split("  ")[0].strip(): line.split() for line in done.stdout.splitlines()[2:-1]}
+    assert set(rows) == {"exact (today)", "channels_last", "tf32"}  # the graph levers need CUDA
+    for row in rows.values():
+        assert float(row[-7]) > 0 and row[-3] == "yes"  # images/s; repeat exact
+    assert float(rows["exact (today)"][-1]) == float(rows["exact (today)"][-2]) == 0.0

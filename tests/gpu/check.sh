@@ -2,9 +2,9 @@
 # The GPU checks, in one run of at most ~9.5 minutes on one GPU: what a session with a
 # lent GPU runs (bash tests/gpu/check.sh [all]), then puts the numbers in the README's
 # Speed section, naming the GPU. Every number is printed; the exactness tests fail loudly.
-# Without "all", only the exactness tests and the loss-surface benchmark (a short run for
-# a session whose training numbers are already in the README); with it, also the
-# per-job times and the training benchmarks.
+# Without "all": the exactness tests, the loss-surface benchmark, the VGG-16 step's speed
+# levers (bnopt bench-gpu) and the stacked DLN (~6 minutes); with it, also the per-job
+# times and the training benchmarks of the loop.
 # The GPU machines have no Snakemake to resolve the paper config's defaults: first, here,
 # `python tests/gpu/jobtimes.py resolve --out .gpu/paper.json`, and carry .gpu along.
 set -uo pipefail
@@ -20,6 +20,11 @@ echo "== loss surfaces: the paper config's VGG-16 (1,024 samples per point, 41 x
 timeout 120 "$py" -m bnopt bench-surface --net vgg --arch vgg16 --width 1.0 --samples 1024 --grid 41 --points 20 \
     --repeats 2 --device cuda --variants standard batchnorm noisy_batchnorm l2
 timeout 60 "$py" -m bnopt bench-surface --net dln --samples 1000 --grid 41 --points 50 --repeats 2 --device cuda
+echo "== VGG-16 full width, batch 128: the speed levers (channels_last, CUDA graph, TF32) and several runs per GPU"
+timeout 240 "$py" -u -m bnopt bench-gpu --arch vgg16 --width 1.0 --steps 40 --repeats 3 --procs 1 2 4
+echo "== the deep linear net on CUDA, alone and stacked (30 seeds), ms per step and run"
+timeout 90 "$py" -u -m bnopt bench-train --net dln --steps 100 --warmup 20 --repeats 2 --stack 30 --device cuda \
+    --variants standard batchnorm l2
 if [ "${1:-}" = all ]; then
     echo "== per-job times of the paper config's VGG-16 runs, CIFAR-shaped random data"
     timeout 180 "$py" -u tests/gpu/jobtimes.py time --resolved "${RESOLVED:-.gpu/paper.json}" --device cuda --steps 300

@@ -5,6 +5,7 @@
     python -m bnopt bench-train --net dln [--steps 500 --repeats 3 --threads 1]
     python -m bnopt bench-probes [--net vgg]     (after a workflow run)
     python -m bnopt bench-surface [--net vgg --samples 512 --grid 21]
+    python -m bnopt bench-gpu [--arch vgg16 --width 1.0 --procs 1 2 4]   (on a GPU)
     python -m bnopt typical [--tables results/tables]   (the paper's DLN among a run's draws, Markdown)
     python -m bnopt digitize PAPER.pdf   (the paper's DLN curves from its PDF; needs pymupdf)
     python -m bnopt docs snapshot --workdir DIR --configs CONFIG... --name NAME   (a finished run -> docs/data/NAME)
@@ -69,6 +70,12 @@ def main(argv: list[str] | None = None) -> int:
 
     add_surface_arguments(surface)
     surface.set_defaults(func=surface_main)
+    gpu = sub.add_parser("bench-gpu", help="VGG step lever by lever (channels_last, CUDA graph, TF32, several runs "
+                                           "per GPU): images/s, fraction of the float32 peak, exact replay kept")
+    from .tools.benchgpu import add_arguments as add_gpu_arguments, main as gpu_main
+
+    add_gpu_arguments(gpu)
+    gpu.set_defaults(func=gpu_main)
     typical = sub.add_parser("typical", help="where the paper's DLN numbers fall among a finished run's draws, as "
                                              "Markdown (the report's 'How typical is the paper's DLN?')")
     from .tools.typical import add_arguments as add_typical_arguments, main as typical_main
