@@ -38,8 +38,8 @@ def test_a_runs_values_do_not_depend_on_its_stack(variant):
     five = make_engine(_specs(variant, [0, 1, 2, 3, 4]), None, CPU)
     a, p, f = _steps(alone, 6), _steps(pair, 6), _steps(five, 6)
     assert torch.equal(a[:, 0], p[:, 1]) and torch.equal(a[:, 0], f[:, 2])
-    for name, tensor in alone.state.items():
-        assert torch.equal(tensor[0], five.state[name][2]), name
+    for name, tensor in alone.run_state(0)["model"].items():
+        assert torch.equal(tensor, five.run_state(2)["model"][name]), name
     assert torch.equal(torch.tensor([x for x, _ in alone.evaluate()]), torch.tensor([five.evaluate()[2][0]]))
 
 
@@ -77,9 +77,54 @@ def test_a_stacked_runs_checkpoint_is_the_unstacked_networks():
     torch.testing.assert_close(train_step(model, optimizer, problem, 3)[0], engine.step(3)[0][1], rtol=2e-5, atol=0)
 
 
-def test_only_runs_that_differ_in_their_seed_stack():
-    with pytest.raises(ValueError, match="must share 'lr'"):
-        stackable([SPEC, dict(SPEC, seed=1, lr=1e-3)])
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("optimizer", [None, dict(momentum=0.9)])
+def test_a_runs_values_do_not_depend_on_the_lrs_beside_it(variant, optimizer):
+    """A stack of three lrs (a parameter group each): every run's losses, weights,
+    optimizer state and test loss are those of its lr's runs stacked alone, bit for bit,
+    and its checkpoint is the unstacked network's format with its own lr."""
+    extra = {} if optimizer is None else dict(optimizer=optimizer)
+    lrs = (2e-5, 5e-5, 1e-4)
+    mixed_specs = [dict(SPEC, variant=variant, lr=lr, seed=seed, **extra) for lr in lrs for seed in (0, 1)]
+    mixed = make_engine(mixed_specs, None, CPU)
+    m = _steps(mixed, 6)
+    for k, lr in enumerate(lrs):
+        alone = make_engine([dict(SPEC, variant=variant, lr=lr, seed=seed, **extra) for seed in (0, 1)], None, CPU)
+        a = _steps(alone, 6)
+        torch.testing.assert_close(m[:, 2 * k:2 * k + 2], a, rtol=0, atol=0, equal_nan=True)
+        for r in (0, 1):
+            mine, theirs = mixed.run_state(2 * k + r), alone.run_state(r)
+            assert list(mine["model"]) == list(theirs["model"])
+            for name, tensor in theirs["model"].items():
+                torch.testing.assert_close(mine["model"][name], tensor, rtol=0, atol=0, equal_nan=True)
+            assert mine["optimizer"]["param_groups"] == theirs["optimizer"]["param_groups"]
+            assert mine["optimizer"]["param_groups"][0]["lr"] == lr
+            assert mine["optimizer"]["state"].keys() == theirs["optimizer"]["state"].keys()
+            for index, entry in theirs["optimizer"]["state"].items():
+                for key, value in entry.items():
+                    torch.testing.assert_close(mine["optimizer"]["state"][index][key], value, rtol=0, atol=0)
+        torch.testing.assert_close(torch.tensor([x for x, _ in mixed.evaluate()[2 * k:2 * k + 2]]),
+                                   torch.tensor([x for x, _ in alone.evaluate()]), rtol=0, atol=0, equal_nan=True)
+
+
+def test_a_mixed_lr_stack_loads_its_runs_checkpoints_and_steps_on_exactly():
+    """load_runs puts each run's checkpoint (momentum buffer included) into its lr group:
+    the reloaded stack's next steps equal the unbroken stack's."""
+    specs = [dict(SPEC, lr=lr, seed=seed, optimizer=dict(momentum=0.9)) for lr in (2e-5, 1e-4) for seed in (0, 1, 2)]
+    unbroken = make_engine(specs, None, CPU)
+    _steps(unbroken, 3)
+    reloaded = make_engine(specs, None, CPU)
+    reloaded.load_runs([unbroken.run_state(r) for r in range(len(specs))])
+    later_unbroken = torch.stack([unbroken.step(step)[0] for step in range(3, 6)])
+    later_reloaded = torch.stack([reloaded.step(step)[0] for step in range(3, 6)])
+    assert torch.equal(later_unbroken, later_reloaded)
+
+
+def test_only_runs_that_differ_in_their_seed_and_lr_stack():
+    with pytest.raises(ValueError, match="must share 'variant'"):
+        stackable([SPEC, dict(SPEC, seed=1, variant="standard")])
+    with pytest.raises(ValueError, match="next to each other"):
+        stackable([SPEC, dict(SPEC, seed=1, lr=1e-3), dict(SPEC, seed=2)])
     with pytest.raises(ValueError, match="only deep linear network runs"):
         stackable([dict(SPEC, net="vgg")])
 
@@ -171,3 +216,22 @@ def test_probing_a_stack_equals_probing_each_run_alone(tmp_path):
             pd.testing.assert_frame_equal(a, b, check_dtype=False)
     steps = [set(t["landscape_steps"]["step"]) for t in together]
     assert steps[0] == {0, 2, 4, 5, 10, 15} and max(steps[1]) <= manifests[1]["diverged_step"]
+
+
+def test_retiring_runs_shrinks_the_stack_and_the_others_go_on_exactly():
+    """retire() (what training calls for runs that diverged): the stack computes only the
+    others from then on, each exactly as without the retired ones; their losses read NaN."""
+    specs = [dict(SPEC, lr=lr, seed=seed, optimizer=dict(momentum=0.9)) for lr in (2e-5, 1e-4) for seed in (0, 1)]
+    full, reference = make_engine(specs, None, CPU), make_engine([specs[0], specs[3]], None, CPU)
+    for step in range(3):
+        full.step(step)
+        reference.step(step)
+    full.retire([1, 2])
+    assert full.live == [0, 3] and full.runs == 4
+    later = torch.stack([full.step(step)[0] for step in range(3, 6)])
+    expected = torch.stack([reference.step(step)[0] for step in range(3, 6)])
+    assert torch.equal(later[:, [0, 3]], expected) and later[:, [1, 2]].isnan().all()
+    for r, mine in ((0, 0), (1, 3)):
+        for name, tensor in reference.run_state(r)["model"].items():
+            assert torch.equal(full.run_state(mine)["model"][name], tensor), name
+    assert [loss for loss, _ in full.evaluate()][1] != [loss for loss, _ in full.evaluate()][1]  # NaN

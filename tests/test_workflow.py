@@ -30,9 +30,12 @@ def test_smoke_dag_trains_every_run(smoke_run):
     from bnopt.runs import expand_runs
 
     assert len(manifests) == len(expand_runs(config)) == 24
-    # Every DLN run trained in a stack (a run group's seeds of one variant, lr and recipe; here of one or two runs).
+    # Every DLN run trained in a stack (a run group's seeds and lrs of one variant and recipe; here of one or
+    # two runs: two seeds of one lr, or the lr sweep's two new lrs of one seed).
     stacks = {run.path: stack for stack in train_stacks(config) for run in stack.runs}
-    assert sorted(len(s.runs) for s in train_stacks(config)) == [1] * 12 + [2, 2]
+    assert sorted(len(s.runs) for s in train_stacks(config)) == [1] * 8 + [2] * 4
+    assert {s.name for s in train_stacks(config) if "lrs~" in s.name} == {
+        "dln/standard/lrs~2.5e-05-0.0004x2/seeds~0", "dln/batchnorm/lrs~2.5e-05-0.0004x2/seeds~0"}
     for path in manifests:
         manifest = json.loads(path.read_text())
         folder = path.parent

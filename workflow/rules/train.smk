@@ -43,6 +43,9 @@ for index, stack in enumerate(TRAIN_STACKS):
             [directory(train_outputs(run)["checkpoints"]) for run in stack.runs],
         params:
             specs=[spec_of(run) for run in stack.runs],
+        # The longest jobs of a laptop run: the larger a stack, the earlier it starts, so
+        # that no stack of many runs is left to run alone at the end.
+        priority: len(stack.runs)
         threads: config["threads"]
         resources:
             mem_mb=4000,

@@ -2,9 +2,12 @@
 
 A DLN step is 25 products of 10 x 10 matrices with 1,000 x 10 activations: so little
 arithmetic that one run leaves the CPU idle between tensor operations. Runs that share
-everything but their seed (variant, lr, recipe, schedule: one run group's seeds) are
-stacked instead: every layer is one batched matmul over the runs, every normalization
-one call over runs x features, and one optimizer steps all of them. Activations are
+everything but their seed and learning rate (variant, recipe, schedule: one run group's
+seeds and lrs) are stacked instead: every layer is one batched matmul over the runs,
+every normalization one call over runs x features, and one optimizer steps all of them.
+Runs of one lr share a parameter tensor per layer (one SGD parameter group per lr); the
+layer's weights of all runs are those tensors concatenated, which copies and adds no
+arithmetic: a run's update is the very one it gets in a stack of its lr alone. Activations are
 laid out (runs, features, samples), so that a feature's statistics over the batch are
 a reduction over contiguous memory.
 
@@ -31,19 +34,35 @@ from .optim import make_optimizer
 from .problems import Problem
 from .recipe import spec_loss
 
-# The spec keys every run of a stack must share (only the seed differs).
-SHARED_KEYS = ("net", "variant", "lr", "optimizer", "init", "loss", "model", "data", "steps", "batch_size",
+# The spec keys every run of a stack must share (only the seed and the lr differ).
+SHARED_KEYS = ("net", "variant", "optimizer", "init", "loss", "model", "data", "steps", "batch_size",
                "eval_every", "checkpoint_every", "code")
 
 
 def stackable(specs: list[dict]) -> None:
-    """Raise unless `specs` are DLN runs that differ in their seed only."""
+    """Raise unless `specs` are DLN runs that differ in their seed and lr only, the
+    runs of each lr next to each other."""
     if not specs or any(spec["net"] != "dln" for spec in specs):
         raise ValueError("only deep linear network runs train stacked")
     for key in SHARED_KEYS:
         values = {repr(spec.get(key)) for spec in specs}
         if len(values) > 1:
             raise ValueError(f"runs of one stack must share {key!r}; these have {sorted(values)}")
+    lrs = [float(spec["lr"]) for spec in specs]
+    if len(set(lrs)) != sum(1 for i, lr in enumerate(lrs) if i == 0 or lr != lrs[i - 1]):
+        raise ValueError(f"the runs of one lr must be next to each other in a stack; the lrs are {lrs}")
+
+
+def lr_groups(specs: list[dict]) -> list[tuple[float, slice]]:
+    """The stack's learning rates, each with the slice of its runs (next to each other)."""
+    groups: list[tuple[float, slice]] = []
+    for r, spec in enumerate(specs):
+        lr = float(spec["lr"])
+        if groups and groups[-1][0] == lr:
+            groups[-1] = (lr, slice(groups[-1][1].start, r + 1))
+        else:
+            groups.append((lr, slice(r, r + 1)))
+    return groups
 
 
 def _column_major(t: torch.Tensor) -> torch.Tensor:
@@ -76,7 +95,7 @@ class _Layer:
 
 
 class StackedDLN:
-    """The training engine of R DLN runs that differ only in their seed.
+    """The training engine of R DLN runs that differ only in their seed and lr.
 
     The engine interface (shared with bnopt.training.engine.ModuleEngine): ``step(t)``
     trains every run one step and returns their losses and correct counts before the
@@ -87,17 +106,34 @@ class StackedDLN:
 
     def __init__(self, specs: list[dict], problems: list[Problem], device: torch.device):
         stackable(specs)
-        self.specs, self.problems, self.device = specs, problems, device
+        self.all_specs, self.all_problems, self.device = specs, problems, device
         self.runs = len(specs)
-        spec = specs[0]
+        # The runs computed (indices into specs): all, until some diverge and are retired.
+        self.live = list(range(self.runs))
+        self._build()
+
+    def _build(self) -> None:
+        """The stacked tensors, optimizer and data of the live runs, at their initial state."""
+        specs = self.specs = [self.all_specs[r] for r in self.live]
+        problems = self.problems = [self.all_problems[r] for r in self.live]
+        device, spec = self.device, specs[0]
         modules = [build_model("dln", s["variant"], s["seed"], s["model"], init=s.get("init", "glorot_uniform"))
                    for s in specs]
         self._modules: dict[int, nn.Module] = {}
         states = [m.state_dict() for m in modules]
-        self.state = {name: torch.stack([s[name] for s in states]).to(device) for name in states[0]}
+        # Buffers (BatchNorm's running statistics) stacked over all runs; parameters as one
+        # tensor per lr group (self.groups), which the optimizer steps with that lr.
         self.param_names = [name for name, _ in modules[0].named_parameters()]
-        self.params = [self.state[name].requires_grad_() for name in self.param_names]
-        self.optimizer = make_optimizer(self.params, spec["lr"], spec.get("optimizer"))
+        self.groups = lr_groups(specs)
+        self._group_of = [(g, r - part.start) for g, (_, part) in enumerate(self.groups)
+                          for r in range(part.start, part.stop)]
+        stacked = {name: torch.stack([s[name] for s in states]).to(device) for name in states[0]}
+        self.leaves = {name: [stacked[name][part].clone().requires_grad_() for _, part in self.groups]
+                       for name in self.param_names}
+        self.state = {name: tensor for name, tensor in stacked.items() if name not in self.leaves}
+        self._state_order = list(states[0])  # the unstacked network's state_dict order
+        self.optimizer = make_optimizer([dict(params=[self.leaves[name][g] for name in self.param_names], lr=lr)
+                                         for g, (lr, _) in enumerate(self.groups)], spec["lr"], spec.get("optimizer"))
         self.layers = [_Layer(i, block) for i, block in enumerate(modules[0].blocks)]
         self.half = spec_loss(spec) == "half_sum"
         self.width = modules[0].blocks[0].linear.in_features
@@ -110,11 +146,18 @@ class StackedDLN:
 
     # ------------------------------------------------------------------ the function
 
+    def _tensor(self, name: str) -> torch.Tensor:
+        """A parameter or buffer of every run, stacked: (runs, ...)."""
+        if name not in self.leaves:
+            return self.state[name]
+        leaves = self.leaves[name]
+        return leaves[0] if len(leaves) == 1 else torch.cat(leaves)
+
     def _weight(self, layer: _Layer) -> torch.Tensor:
         if not layer.weight_normalized:
-            return self.state[f"{layer.prefix}.linear.weight"]
+            return self._tensor(f"{layer.prefix}.linear.weight")
         base = f"{layer.prefix}.linear.parametrizations.weight"
-        v, g = self.state[f"{base}.original1"], self.state[f"{base}.original0"]
+        v, g = self._tensor(f"{base}.original1"), self._tensor(f"{base}.original0")
         runs, rows, cols = v.shape
         # torch's own weight norm (W = g v / ||v||, per output row), on the runs' rows at once
         return torch._weight_norm(v.reshape(runs * rows, cols), g.reshape(runs * rows, 1), 0).view(runs, rows, cols)
@@ -124,8 +167,8 @@ class StackedDLN:
         flat = runs * features
         if layer.kind == "none":
             return h
-        weight = self.state[f"{layer.norm_prefix}.weight"].view(flat)
-        bias = self.state[f"{layer.norm_prefix}.bias"].view(flat)
+        weight = self._tensor(f"{layer.norm_prefix}.weight").view(flat)
+        bias = self._tensor(f"{layer.norm_prefix}.bias").view(flat)
         if layer.kind == "batch":
             bn = layer.norm
             if training:
@@ -184,7 +227,31 @@ class StackedDLN:
 
     # ------------------------------------------------------------------ the engine
 
+    def retire(self, runs) -> None:
+        """Stop computing `runs` (indices into the specs; runs that diverged): the stack
+        shrinks to the others, their exact state carried over (run_state, then load),
+        and a retired run's losses read NaN from here on. A run's numbers do not depend
+        on its stack, so the others go on as they would have."""
+        keep = [r for r in self.live if r not in set(runs)]
+        if len(keep) == len(self.live) or not keep:
+            return
+        states = [self.run_state(r) for r in keep]
+        self.live = keep
+        self._build()
+        self._load(states)
+
+    def _inner(self, r: int) -> int:
+        return r if len(self.live) == self.runs else self.live.index(r)
+
     def step(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        losses, correct = self._step(step)
+        if len(self.live) == self.runs:
+            return losses, correct
+        every = torch.full((self.runs,), float("nan"), dtype=losses.dtype, device=losses.device)
+        live = torch.tensor(self.live, device=losses.device)
+        return every.index_copy(0, live, losses), every.index_copy(0, live, correct)
+
+    def _step(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = self.batch(step)
         losses = self.losses(self.forward(x, step, training=True), y)
         self.optimizer.zero_grad(set_to_none=True)
@@ -194,43 +261,70 @@ class StackedDLN:
 
     @torch.no_grad()
     def evaluate(self) -> list[tuple[float, float]]:
-        losses = self.losses(self.forward(self.test_x, None, training=False), self.test_y).double()
-        return [(loss, float("nan")) for loss in losses.tolist()]
+        losses = self.losses(self.forward(self.test_x, None, training=False), self.test_y).double().tolist()
+        every = [(float("nan"), float("nan"))] * self.runs
+        for r, loss in zip(self.live, losses):
+            every[r] = (loss, float("nan"))
+        return every
+
+    def _run_tensor(self, name: str, r: int) -> torch.Tensor:
+        """Live run r's (an index into the live runs) slice of a parameter or buffer (a view)."""
+        if name not in self.leaves:
+            return self.state[name][r]
+        g, i = self._group_of[r]
+        return self.leaves[name][g][i]
 
     def run_state(self, r: int) -> dict:
         """Run r's model and optimizer state, as the unstacked network's would be."""
-        model = {name: tensor[r].detach().clone() for name, tensor in self.state.items()}
+        r = self._inner(r)
+        names = [*self.param_names, *self.state]
+        model = {name: self._run_tensor(name, r).detach().clone() for name in names}
+        model = {name: model[name] for name in self._state_order}
         stacked = self.optimizer.state_dict()
-        state = {index: {key: (value[r].clone() if torch.is_tensor(value) and value.dim() > 0 else value)
-                         for key, value in entry.items()} for index, entry in stacked["state"].items()}
-        return dict(model=model, optimizer=dict(state=state, param_groups=stacked["param_groups"]))
+        g, i = self._group_of[r]
+        count = len(self.param_names)
+        state = {}
+        for index, entry in stacked["state"].items():
+            if index // count == g:
+                state[index % count] = {key: (value[i].clone() if torch.is_tensor(value) and value.dim() > 0 else value)
+                                        for key, value in entry.items()}
+        group = dict(stacked["param_groups"][g], params=list(range(count)))
+        return dict(model=model, optimizer=dict(state=state, param_groups=[group]))
 
     def load_runs(self, states: list[dict | None]) -> None:
         """Set every run to its checkpoint's state (None: leave that run as it is)."""
+        self._load([states[r] for r in self.live])
+
+    def _load(self, states: list[dict | None]) -> None:
+        """load_runs for the live runs' states."""
         with torch.no_grad():
             for r, state in enumerate(states):
                 if state is not None:
-                    for name, tensor in self.state.items():
-                        tensor[r].copy_(state["model"][name])
+                    for name in [*self.param_names, *self.state]:
+                        self._run_tensor(name, r).copy_(state["model"][name])
         loaded = [s["optimizer"] for s in states if s is not None]
         if not loaded or not loaded[0]["state"]:
             return
+        count = len(self.param_names)
         stacked = {}
-        for index, entry in loaded[0]["state"].items():
-            stacked[index] = {}
-            for key, value in entry.items():
-                if torch.is_tensor(value) and value.dim() > 0:
-                    per_run = [s["optimizer"]["state"][index][key] if s is not None else torch.zeros_like(value)
-                               for s in states]
-                    value = torch.stack(per_run).to(self.device)
-                stacked[index][key] = value
-        self.optimizer.load_state_dict(dict(state=stacked, param_groups=loaded[0]["param_groups"]))
+        for g, (_, part) in enumerate(self.groups):
+            mine = states[part]
+            for index, entry in loaded[0]["state"].items():
+                stacked[g * count + index] = {}
+                for key, value in entry.items():
+                    if torch.is_tensor(value) and value.dim() > 0:
+                        per_run = [s["optimizer"]["state"][index][key] if s is not None else torch.zeros_like(value)
+                                   for s in mine]
+                        value = torch.stack(per_run).to(self.device)
+                    stacked[g * count + index][key] = value
+        self.optimizer.load_state_dict(dict(state=stacked, param_groups=self.optimizer.state_dict()["param_groups"]))
 
     def module(self, r: int = 0) -> nn.Module:
         """Run r's network (bnopt.nets.models.DeepLinearNet) at the current parameters."""
-        if r not in self._modules:
-            s = self.specs[r]
-            self._modules[r] = build_model("dln", s["variant"], s["seed"], s["model"]).to(self.device)
-        model = self._modules[r]
+        inner = self._inner(r)
+        if inner not in self._modules:
+            s = self.specs[inner]
+            self._modules[inner] = build_model("dln", s["variant"], s["seed"], s["model"]).to(self.device)
+        model = self._modules[inner]
         model.load_state_dict(self.run_state(r)["model"])
         return model

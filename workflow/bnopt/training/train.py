@@ -163,6 +163,9 @@ def train(specs: list[dict], engine, state_dirs: list[Path], log=None, desc: str
     resumed_from, histories, diverged = _resume(engine, specs, state_dirs, engine.device, log)
     start = resumed_from or 0
     active = [d is None for d in diverged]
+    retire = getattr(engine, "retire", None)  # a stack stops computing its diverged runs
+    if retire and not all(active):
+        retire([r for r, a in enumerate(active) if not a])
     pending_loss: list[torch.Tensor] = []
     pending_correct: list[torch.Tensor] = []
     t0 = time.perf_counter() - max(h.elapsed_s for h in histories)
@@ -191,6 +194,8 @@ def train(specs: list[dict], engine, state_dirs: list[Path], log=None, desc: str
                 if log:
                     print(f"{run_name(specs[r])} diverged: non-finite loss {history.losses[-1]} at step {diverged[r]}; "
                           "recording the run as diverged", file=log, flush=True)
+        if retire and not all(active) and any(active):
+            retire([r for r, a in enumerate(active) if not a])
 
     bar = tqdm(total=steps, initial=start, file=log or sys.stderr, mininterval=10.0, unit="step",
                desc=desc or run_name(spec), dynamic_ncols=False, ncols=100)
