@@ -239,3 +239,36 @@ def test_cpu_runs_keep_pytorchs_default_kernels(restore_numerics, monkeypatch):
     use_exact_numerics(torch.device("cpu"))
     assert not torch.are_deterministic_algorithms_enabled() and "CUBLAS_WORKSPACE_CONFIG" not in os.environ
     assert not torch.backends.cuda.matmul.allow_tf32
+
+
+def test_a_channels_last_run_resumes_and_replays_exactly_and_differs_from_nchw_by_rounding(digits, tmp_path):
+    """model.channels_last: NHWC weights and activations. A run killed after a checkpoint
+    resumes to the unbroken run's bits; each probe segment replays its recorded losses
+    exactly (replay_rtol 0); its first loss is the NCHW run's to float32 rounding."""
+    from bnopt.measure.replay import probe_segment
+    from bnopt.nets.models import build_model
+    from bnopt.training.train import run_name, spec_key
+
+    spec = dict(VGG_SPEC, variant="batchnorm", model=dict(VGG_SPEC["model"], channels_last=True))
+    model = build_model("vgg", "batchnorm", 0, spec["model"])
+    assert model.blocks[1].linear.weight.is_contiguous(memory_format=torch.channels_last)
+    _train(spec, digits, tmp_path / "unbroken")
+    unbroken = _outputs(tmp_path / "unbroken")
+    state = tmp_path / "killed" / "state"
+    resume = state / run_name(spec) / spec_key(spec)
+    resume.mkdir(parents=True)
+    for step in (0, 4):
+        name = f"step~{step:06d}.pt"
+        (resume / name).write_bytes((unbroken["checkpoints"] / name).read_bytes())
+    _, metrics, evals = _train(spec, digits, tmp_path / "killed", state=state)
+    pd.testing.assert_frame_equal(metrics, pd.read_parquet(unbroken["metrics"]), check_exact=True)
+    pd.testing.assert_frame_equal(evals, pd.read_parquet(unbroken["evals"]), check_exact=True)
+    probe = {"probe_every": 2, "landscape": {"low": 0.5, "high": 4.0, "points": 3},
+             "activations": {"layers": [2], "units": 2, "samples": 64}, "curvature": {"iterations": 3, "tol": 1e-3}}
+    for start in (0, 4, 8):
+        tables = probe_segment(spec, probe, digits, unbroken["checkpoints"], unbroken["metrics"], start, start + 4,
+                               device="cpu", replay_rtol=0.0)
+        assert len(tables["landscape_steps"]) == 2
+    _, nchw, _ = _train(dict(spec, model=VGG_SPEC["model"]), digits, tmp_path / "nchw")
+    first = [pd.read_parquet(unbroken["metrics"])["loss"].iloc[0], nchw["loss"].iloc[0]]
+    assert first[0] == pytest.approx(first[1], rel=1e-5)
