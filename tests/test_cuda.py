@@ -32,12 +32,15 @@ def _train(tmp_path, name, spec, state=None):
     return out
 
 
-@pytest.mark.parametrize("variant", ["batchnorm", "noisy_batchnorm"])
-def test_cuda_resume_and_probe_replay_are_exact(tmp_path, variant):
+@pytest.mark.parametrize("variant, channels_last", [("batchnorm", False), ("noisy_batchnorm", False),
+                                                    ("batchnorm", True)])
+def test_cuda_resume_and_probe_replay_are_exact(tmp_path, variant, channels_last):
     from bnopt.training.train import run_name, spec_key
 
     prepare_digits(tmp_path / "digits.pt")
     spec = dict(SPEC, variant=variant)
+    if channels_last:  # NHWC (model.channels_last): other cuDNN kernels, as exact
+        spec["model"] = dict(spec["model"], channels_last=True)
     unbroken = _train(tmp_path, "unbroken", spec)
     # A run killed after its checkpoint at step 200: its resume folder holds the
     # checkpoints up to there. Started again, it continues from step 200.
