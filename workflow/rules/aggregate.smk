@@ -45,7 +45,7 @@ rule claims:
             category="Claims",
         ),
     params:
-        code=bnruns.code_fingerprint("analysis.claims", follow="analysis"),
+        code=bnruns.code_fingerprint("analysis.claims", "analysis.tables", follow="analysis"),
     log:
         "logs/aggregate/claims.log",
     conda:

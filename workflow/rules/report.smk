@@ -36,6 +36,8 @@ rule report:
         "logs/report/report.log",
     benchmark:
         "logs/benchmarks/report.tsv"
+    # The figures are drawn by this many processes: the report runs last, alone.
+    threads: 2
     conda:
         "../../envs/report.yaml"
     # JUPYTER_PREFER_ENV_PATH: a `python3` kernel in the user's ~/.local must not
@@ -48,7 +50,7 @@ rule report:
         templates=$(dirname $(dirname {input.template:q}))
         papermill {input.notebook:q} {output.notebook:q} --kernel python3 --cwd . --log-output \
             -p tables results/tables -p claims_csv {input.claims:q} -p scorecard_csv {input.scorecard:q} -p figures {output.figures:q} \
-            -p workflow_dir "$workflow_dir" -r config_json {params.config:q} > {log:q} 2>&1
+            -p workflow_dir "$workflow_dir" -p workers {threads} -r config_json {params.config:q} > {log:q} 2>&1
         jupyter nbconvert --to html --no-input {output.notebook:q} --output-dir reports --output report.html \
             --TemplateExporter.extra_template_basedirs="$templates" --template offline >> {log:q} 2>&1
         """

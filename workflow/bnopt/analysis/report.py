@@ -12,28 +12,15 @@ import pandas as pd
 
 from . import claims, draws, verdicts
 from .measures import fmt
+from .tables import read_table
 
 TABLES = ("runs", "training", "evals", "landscape", "landscape_steps", "ics", "activations", "moments",
           "curvature", "surface", "interpolation", "scorecard_values")
 
 
 def load_tables(folder: str | Path) -> dict[str, pd.DataFrame]:
-    """Every table the report draws from, its text columns (net, variant, recipe, ...)
-    as categoricals whose categories are in the strings' own order: the activations
-    table has millions of rows (each probed run records 1,024 samples of 4 units per
-    layer and probe step), and selecting from it by these columns costs a figure ~20 s as
-    strings and well under 1 s as codes. Sorting and grouping keep the strings' order."""
+    """Every table the report draws from, text columns as categoricals (read_table)."""
     return {name: read_table(Path(folder) / f"{name}.parquet") for name in TABLES}
-
-
-def read_table(path: Path) -> pd.DataFrame:
-    import pyarrow.parquet as pq
-
-    text = [field.name for field in pq.read_schema(path) if str(field.type) in ("string", "large_string")]
-    table = pd.read_parquet(path, read_dictionary=text)  # dictionary-encoded text arrives as categoricals
-    for column in text:
-        table[column] = table[column].cat.reorder_categories(sorted(table[column].cat.categories))
-    return table
 
 
 # --------------------------------------------------------------------------- claims matrix, scorecard

@@ -81,29 +81,54 @@ class Skipped:
 
 
 def render_all(tables: dict[str, pd.DataFrame], config: dict, folder: str | Path,
-               catalogue: list[Spec] = CATALOGUE) -> list[Rendered | Skipped]:
+               catalogue: list[Spec] = CATALOGUE, workers: int = 1) -> list[Rendered | Skipped]:
     """Draw every figure of the catalogue the tables hold data for into `folder`
-    (PNG + PDF); the others become Skipped entries with the reason."""
+    (PNG + PDF); the others become Skipped entries with the reason. With `workers` > 1
+    the figures are shared among that many forked processes (each draws whole figures,
+    so every file is what one process would draw); the entries come back in catalogue
+    order."""
+    if workers > 1 and len(catalogue) > 1:
+        import multiprocessing
+
+        global _FORKED  # what the forked workers draw from (a Spec's draw function is not picklable)
+        _FORKED = (tables, config, folder, catalogue)
+        try:
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                done = pool.map(_render_share, [list(range(i, len(catalogue), workers)) for i in range(workers)])
+        finally:
+            _FORKED = None
+        drawn = {entry.stem: entry for share in done for entry in share}
+        return [drawn[spec.stem] for spec in catalogue]
     out: list[Rendered | Skipped] = []
     for spec in catalogue:
-        net = "dln" if spec.stem.endswith("_dln") else "vgg"
-        if net not in config["nets"]:
-            out.append(Skipped(spec.stem, spec.title, f"this config has no {net} runs (nets.{net} is absent)"))
-            continue
-        if spec.every_recipe:
-            seen = tables
-        elif spec.every_optimizer:
-            seen = own_init_and_loss(tables, config, net)
-        else:
-            seen = {name: of_recipe(t, own_recipe(config, net)) for name, t in tables.items()}
-        try:
-            fig, shows = spec.draw(seen, config)
-        except NoData as error:
-            out.append(Skipped(spec.stem, spec.title, str(error)))
-            continue
-        paths = save(fig, spec.stem, folder)
-        out.append(Rendered(spec.stem, spec.title, spec.paper + shows, paths))
+        out.append(_render(spec, tables, config, folder))
     return out
+
+
+_FORKED = None
+
+
+def _render_share(indices: list[int]) -> list[Rendered | Skipped]:
+    tables, config, folder, catalogue = _FORKED
+    return [_render(catalogue[i], tables, config, folder) for i in indices]
+
+
+def _render(spec: Spec, tables: dict[str, pd.DataFrame], config: dict, folder: str | Path) -> Rendered | Skipped:
+    net = "dln" if spec.stem.endswith("_dln") else "vgg"
+    if net not in config["nets"]:
+        return Skipped(spec.stem, spec.title, f"this config has no {net} runs (nets.{net} is absent)")
+    if spec.every_recipe:
+        seen = tables
+    elif spec.every_optimizer:
+        seen = own_init_and_loss(tables, config, net)
+    else:
+        seen = {name: of_recipe(t, own_recipe(config, net)) for name, t in tables.items()}
+    try:
+        fig, shows = spec.draw(seen, config)
+    except NoData as error:
+        return Skipped(spec.stem, spec.title, str(error))
+    paths = save(fig, spec.stem, folder)
+    return Rendered(spec.stem, spec.title, spec.paper + shows, paths)
 
 
 def index_table(entries: list[Rendered | Skipped]) -> pd.DataFrame:
