@@ -18,6 +18,9 @@ rule train:
         net=UNSTACKED_NETS,
     params:
         spec=run_spec,
+    # Before the probe jobs (priority 0) that wait on other runs, so that no training job
+    # and its probes are left for the end, after everything else.
+    priority: 1
     threads: config["threads"]
     resources:
         mem_mb=4000,
