@@ -87,7 +87,6 @@ def concat(paths: list[str | Path]) -> pd.DataFrame:
     sorting the activations table's ~17 million rows of the quick config by its text
     columns (~13 s in pandas). A file that mixes runs falls back to sorting the whole."""
     import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     if not paths:
@@ -109,11 +108,11 @@ def concat(paths: list[str | Path]) -> pd.DataFrame:
     if by_run:
         pieces = []
         for key in sorted(by_run):
-            table = pa.concat_tables(by_run[key], promote_options="default")
+            table = pa.concat_tables(by_run[key], promote_options="permissive")
             pieces.append(_sorted(table, rest) if rest else table)
-        table = pa.concat_tables(pieces, promote_options="default")
+        table = pa.concat_tables(pieces, promote_options="permissive")
     else:
-        table = pa.concat_tables([t for _, t in non_empty], promote_options="default")
+        table = pa.concat_tables([t for _, t in non_empty], promote_options="permissive")
         table = _sorted(table, [(c, "ascending") for c in SORT_KEYS if c in names])
     return table.to_pandas()
 
@@ -127,7 +126,7 @@ def _constant(file, table, column: str) -> bool:
     stats = [file.metadata.row_group(g).column(index).statistics for g in range(file.metadata.num_row_groups)]
     if all(s is not None and s.has_min_max and s.null_count == 0 for s in stats):
         return len({s.min for s in stats} | {s.max for s in stats}) == 1
-    return pc.count_distinct(table.column(column)).as_py() == 1
+    return pc.count_distinct(table.column(column), mode="all").as_py() == 1  # a null counts as a value
 
 
 def _sorted(table, keys):

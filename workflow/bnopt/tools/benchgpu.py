@@ -230,6 +230,8 @@ def several_runs(args, device, lever: str, procs: int) -> float:
 
 
 def main(args) -> int:
+    if args.check_steps < 2:
+        raise SystemExit("--check-steps must be at least 2 (the distance after 1 step and after N)")
     device = resolve_device(args.device)
     use_exact_numerics(device)  # what every bnopt job trains with; the tf32 lever opts out inside
     batches = _batches(args, device, 8)

@@ -106,7 +106,9 @@ class StackedDLN:
 
     def __init__(self, specs: list[dict], problems: list[Problem], device: torch.device):
         stackable(specs)
-        self.all_specs, self.all_problems, self.device = specs, problems, device
+        # specs and problems: every run's, indexed like every public method's runs;
+        # _specs and _problems: the live runs', indexed like the stacked tensors.
+        self.specs, self.problems, self.device = specs, problems, device
         self.runs = len(specs)
         # The runs computed (indices into specs): all, until some diverge and are retired.
         self.live = list(range(self.runs))
@@ -114,9 +116,10 @@ class StackedDLN:
 
     def _build(self) -> None:
         """The stacked tensors, optimizer and data of the live runs, at their initial state."""
-        specs = self.specs = [self.all_specs[r] for r in self.live]
-        problems = self.problems = [self.all_problems[r] for r in self.live]
+        specs = self._specs = [self.specs[r] for r in self.live]
+        problems = self._problems = [self.problems[r] for r in self.live]
         device, spec = self.device, specs[0]
+        self._live_index = torch.tensor(self.live, device=device)  # where step() puts the live runs' losses
         modules = [build_model("dln", s["variant"], s["seed"], s["model"], init=s.get("init", "glorot_uniform"))
                    for s in specs]
         self._modules: dict[int, nn.Module] = {}
@@ -198,7 +201,7 @@ class StackedDLN:
         (seed, step, layer), as the unstacked layer draws it for (samples, features)."""
         runs, features, samples = h.shape
         draws = [draw_noise(torch.Size((samples, features)), s["seed"], step, layer.layer, h.device, h.dtype)
-                 for s in self.specs]
+                 for s in self._specs]
         scale = torch.stack([d[0] for d in draws]).transpose(1, 2)
         shift = torch.stack([d[1] for d in draws]).transpose(1, 2)
         return torch.addcmul(shift, h, scale)
@@ -221,7 +224,7 @@ class StackedDLN:
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         if self.full_batch:
             return self.train_x, self.train_y
-        index = torch.stack([p.sampler.indices(step) for p in self.problems])  # (runs, batch)
+        index = torch.stack([p.sampler.indices(step) for p in self._problems])  # (runs, batch)
         index = index.unsqueeze(1).expand(-1, self.train_x.shape[1], -1)
         return self.train_x.gather(2, index), self.train_y.gather(2, index)
 
@@ -233,7 +236,7 @@ class StackedDLN:
         and a retired run's losses read NaN from here on. A run's numbers do not depend
         on its stack, so the others go on as they would have."""
         keep = [r for r in self.live if r not in set(runs)]
-        if len(keep) == len(self.live) or not keep:
+        if len(keep) == len(self.live) or not keep:  # nothing to retire, or every run: training stops anyway
             return
         states = [self.run_state(r) for r in keep]
         self.live = keep
@@ -241,15 +244,19 @@ class StackedDLN:
         self._load(states)
 
     def _inner(self, r: int) -> int:
-        return r if len(self.live) == self.runs else self.live.index(r)
+        if len(self.live) == self.runs:
+            return r
+        if r not in self.live:
+            raise ValueError(f"run {r} ({self.specs[r]['variant']}, lr {self.specs[r]['lr']}, seed "
+                             f"{self.specs[r]['seed']}) was retired from its stack (it diverged): it has no state")
+        return self.live.index(r)
 
     def step(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         losses, correct = self._step(step)
         if len(self.live) == self.runs:
             return losses, correct
         every = torch.full((self.runs,), float("nan"), dtype=losses.dtype, device=losses.device)
-        live = torch.tensor(self.live, device=losses.device)
-        return every.index_copy(0, live, losses), every.index_copy(0, live, correct)
+        return every.index_copy(0, self._live_index, losses), every.index_copy(0, self._live_index, correct)
 
     def _step(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = self.batch(step)
@@ -323,7 +330,7 @@ class StackedDLN:
         """Run r's network (bnopt.nets.models.DeepLinearNet) at the current parameters."""
         inner = self._inner(r)
         if inner not in self._modules:
-            s = self.specs[inner]
+            s = self._specs[inner]
             self._modules[inner] = build_model("dln", s["variant"], s["seed"], s["model"]).to(self.device)
         model = self._modules[inner]
         model.load_state_dict(self.run_state(r)["model"])

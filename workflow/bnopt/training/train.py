@@ -356,7 +356,7 @@ def run_batch(specs: list[dict], data_path: str | None, outs: list[dict], state_
     run_states = [Path(state_root) / run_name(spec) for spec in specs]
     state_dirs = [folder / spec_key(spec) for folder, spec in zip(run_states, specs)]
     engine = make_engine(specs, data_path, dev)
-    desc = run_name(specs[0]) if len(specs) == 1 else f"{run_name(specs[0]).rsplit('/', 1)[0]} x{len(specs)} seeds"
+    desc = run_name(specs[0]) if len(specs) == 1 else f"{run_name(specs[0]).rsplit('/', 1)[0]} x{len(specs)} runs"
     results = train(specs, engine, state_dirs, log=log, desc=desc)
     manifests = []
     for spec, result, state_dir, out, run_state in zip(specs, results, state_dirs, outs, run_states):

@@ -85,16 +85,21 @@ def render_all(tables: dict[str, pd.DataFrame], config: dict, folder: str | Path
     """Draw every figure of the catalogue the tables hold data for into `folder`
     (PNG + PDF); the others become Skipped entries with the reason. With `workers` > 1
     the figures are shared among that many forked processes (each draws whole figures,
-    so every file is what one process would draw); the entries come back in catalogue
-    order."""
-    if workers > 1 and len(catalogue) > 1:
-        import multiprocessing
+    so every file is what one process would draw; where fork is not available, one
+    process draws them all); the entries come back in catalogue order."""
+    import multiprocessing
+
+    if workers > 1 and len(catalogue) > 1 and "fork" in multiprocessing.get_all_start_methods():
+        from concurrent.futures import ProcessPoolExecutor
 
         global _FORKED  # what the forked workers draw from (a Spec's draw function is not picklable)
         _FORKED = (tables, config, folder, catalogue)
         try:
-            with multiprocessing.get_context("fork").Pool(workers) as pool:
-                done = pool.map(_render_share, [list(range(i, len(catalogue), workers)) for i in range(workers)])
+            # A worker that dies (out of memory) raises BrokenProcessPool here rather than
+            # leaving the report waiting.
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+                done = list(pool.map(_render_share, [list(range(i, len(catalogue), workers))
+                                                     for i in range(workers)]))
         finally:
             _FORKED = None
         drawn = {entry.stem: entry for share in done for entry in share}
