@@ -49,7 +49,7 @@ def stackable(specs: list[dict]) -> None:
         if len(values) > 1:
             raise ValueError(f"runs of one stack must share {key!r}; these have {sorted(values)}")
     lrs = [float(spec["lr"]) for spec in specs]
-    if len(set(lrs)) != sum(1 for i, lr in enumerate(lrs) if i == 0 or lr != lrs[i - 1]):
+    if len(set(lrs)) != len(lr_groups(specs)):
         raise ValueError(f"the runs of one lr must be next to each other in a stack; the lrs are {lrs}")
 
 
@@ -284,9 +284,7 @@ class StackedDLN:
     def run_state(self, r: int) -> dict:
         """Run r's model and optimizer state, as the unstacked network's would be."""
         r = self._inner(r)
-        names = [*self.param_names, *self.state]
-        model = {name: self._run_tensor(name, r).detach().clone() for name in names}
-        model = {name: model[name] for name in self._state_order}
+        model = {name: self._run_tensor(name, r).detach().clone() for name in self._state_order}
         stacked = self.optimizer.state_dict()
         g, i = self._group_of[r]
         count = len(self.param_names)
@@ -307,7 +305,7 @@ class StackedDLN:
         with torch.no_grad():
             for r, state in enumerate(states):
                 if state is not None:
-                    for name in [*self.param_names, *self.state]:
+                    for name in self._state_order:
                         self._run_tensor(name, r).copy_(state["model"][name])
         loaded = [s["optimizer"] for s in states if s is not None]
         if not loaded or not loaded[0]["state"]:
