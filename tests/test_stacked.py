@@ -66,6 +66,20 @@ def test_stacked_runs_equal_the_unstacked_network_to_float_rounding(variant, rec
         torch.testing.assert_close(stacked[:, r], alone, rtol=2e-5, atol=0)
 
 
+@pytest.mark.parametrize("variant", ["standard", "batchnorm", "noisy_batchnorm", "layernorm", "groupnorm"])
+def test_stacked_minibatches_equal_the_unstacked_networks(variant):
+    """Batches of 30 of 100 samples: each run gathers its own sampler's batch, in either
+    layout (features-major for batch statistics, samples-major for per-sample ones)."""
+    specs = _specs(variant, [0, 1], batch_size=30)
+    stacked = _steps(make_engine(specs, None, CPU), 6)
+    for r, spec in enumerate(specs):
+        problem = build_problem(spec, None, CPU)
+        assert not problem.sampler.full_batch
+        model, optimizer = build_run(spec, CPU)
+        alone = torch.stack([train_step(model, optimizer, problem, step)[0] for step in range(6)])
+        torch.testing.assert_close(stacked[:, r], alone, rtol=2e-5, atol=0)
+
+
 def test_a_stacked_runs_checkpoint_is_the_unstacked_networks():
     engine = make_engine(_specs("noisy_batchnorm", [0, 1]), None, CPU)
     _steps(engine, 3)
