@@ -22,9 +22,10 @@ from workflow_helpers import REPO, SMOKE, job_counts, snakemake
 pytestmark = pytest.mark.slow
 DOWNSTREAM = {"aggregate": 1, "claims": 1, "scorecard": 1, "report": 1, "all": 1}
 # The smoke config's surfaces: VGG standard and batchnorm at 0.1 (two blocks of rows
-# each), DLN standard, batchnorm and l2 at 1e-4 and standard at 1 (one block each).
-SURFACE_JOBS = {"surface": 8, "interpolation": 6, "surfaces": 1}
-DLN_SURFACES = {"surface": 4, "interpolation": 4, "surfaces": 1}
+# each, and a line each: a job each), DLN standard, batchnorm and l2 at 1e-4 and standard
+# at 1 (every DLN surface and line in one job).
+SURFACE_JOBS = {"surface": 4, "interpolation": 2, "surface_stack": 1, "surfaces": 1}
+DLN_SURFACES = {"surface_stack": 1, "surfaces": 1}
 # Its runs: 8 VGG runs, a job each, probed in 2 segments each; 16 DLN runs in 14 stacks (a
 # stack of two seeds of each variant of the Glorot normal + half_sum recipe, the others one run),
 # 10 of them probed, in 2 segments each.
@@ -136,8 +137,7 @@ def test_editing_one_normalization_retrains_only_its_runs(snakemake_bin, project
     with edited(sources / "workflow/bnopt/norms/noise.py", "\n# edited\n"):
         assert plan(snakemake_bin, project) == {"train": 1, "probe": 2, **DOWNSTREAM}
     with edited(sources / "workflow/bnopt/norms/lp.py", "\n# edited\n"):  # DLN l2 also has a surface
-        assert plan(snakemake_bin, project) == {"train_stack": 1, "probe_stack": 2, "surface": 1, "interpolation": 1,
-                                                "surfaces": 1, **DOWNSTREAM}
+        assert plan(snakemake_bin, project) == {"train_stack": 1, "probe_stack": 2, **DLN_SURFACES, **DOWNSTREAM}
     # Today's: the group family is VGG groupnorm and DLN layernorm; weight norm one run of each net.
     for family in ("group", "weight"):
         with edited(sources / f"workflow/bnopt/norms/{family}.py", "\n# edited\n"):
@@ -166,7 +166,7 @@ SURFACE_REPORT = {"surfaces": 1, "report": 1, "all": 1}
 
 def test_a_surface_setting_reruns_only_surface_jobs_and_the_report(snakemake_bin, project, tmp_path):
     radius = changed_config(tmp_path, lambda c: c["nets"]["dln"]["surface"].update(radius=0.5))
-    assert plan(snakemake_bin, project, radius) == {"surface": 4, **SURFACE_REPORT}
+    assert plan(snakemake_bin, project, radius) == {"surface_stack": 1, **SURFACE_REPORT}
     line = changed_config(tmp_path, lambda c: c["nets"]["vgg"]["surface"].update(interpolation=[-1.0, 2.0]))
     assert plan(snakemake_bin, project, line) == {"interpolation": 2, **SURFACE_REPORT}
     more = changed_config(tmp_path, lambda c: c["nets"]["vgg"]["surface"].update(
@@ -174,7 +174,7 @@ def test_a_surface_setting_reruns_only_surface_jobs_and_the_report(snakemake_bin
     assert plan(snakemake_bin, project, more) == {"surface": 2, "interpolation": 1, **SURFACE_REPORT}
     sources, _ = project
     with edited(sources / "workflow/bnopt/measure/surface.py", "\n# edited\n"):
-        assert plan(snakemake_bin, project) == {"surface": 8, "interpolation": 6, **SURFACE_REPORT}
+        assert plan(snakemake_bin, project) == {"surface": 4, "interpolation": 2, "surface_stack": 1, **SURFACE_REPORT}
 
 
 def _copy(project, tmp_path) -> tuple[Path, Path]:
@@ -235,8 +235,8 @@ def test_deleted_outputs_are_the_only_ones_rebuilt(snakemake_bin, project, tmp_p
     assert plan(snakemake_bin, (sources, workdir)) == {"probe": 1, **DOWNSTREAM}
     metrics.unlink()
     # A training output gone: that run (a stack of one) retrains, and its probes (which read it) rerun.
-    assert plan(snakemake_bin, (sources, workdir)) == {"train_stack": 1, "probe": 1, "probe_stack": 2, "surface": 1,
-                                                       "interpolation": 1, "surfaces": 1, **DOWNSTREAM}
+    assert plan(snakemake_bin, (sources, workdir)) == {"train_stack": 1, "probe": 1, "probe_stack": 2, **DLN_SURFACES,
+                                                       **DOWNSTREAM}
     snakemake(snakemake_bin, workdir, repo=sources)
     for path, frame in kept.items():
         pd.testing.assert_frame_equal(pd.read_parquet(path), frame)  # rebuilt, value for value

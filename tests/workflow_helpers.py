@@ -31,7 +31,7 @@ def job_counts(output: str) -> dict[str, int]:
     counts: dict[str, int] = {}
     for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M):
         if m.group(1) != "total":
-            rule = re.sub(r"^(train_stack|probe_stack)_\d+$", r"\1", m.group(1))
+            rule = re.sub(r"^(train_stack|probe_stack)_\d+$|^(surface_stack)_\w+$", r"\1\2", m.group(1))
             counts[rule] = counts.get(rule, 0) + int(m.group(2))
     return counts
 

@@ -181,18 +181,24 @@ def surface_settings(net, keys):
     return bnruns.canonical({key: chosen[key] for key in keys})
 
 
+def surface_paths(run, step, kind):
+    """A surface's block files ("rows") or its line file ("line")."""
+    folder = f"results/{run.path}/surface/step~{step:06d}"
+    if kind == "line":
+        return [f"{folder}/line.parquet"]
+    settings = surface_settings(run.net, SURFACE_GRID_KEYS)
+    return [f"{folder}/rows~{first:03d}.parquet" for first in row_blocks(settings["grid"], settings["rows_per_job"])]
+
+
 def all_surface_outputs(kind):
     """Every surface block ("rows") or line ("line") file the config asks for."""
-    paths = []
-    for run, step in SURFACES:
-        folder = f"results/{run.path}/surface/step~{step:06d}"
-        if kind == "line":
-            paths.append(f"{folder}/line.parquet")
-            continue
-        settings = surface_settings(run.net, SURFACE_GRID_KEYS)
-        for first in row_blocks(settings["grid"], settings["rows_per_job"]):
-            paths.append(f"{folder}/rows~{first:03d}.parquet")
-    return paths
+    return [path for run, step in SURFACES for path in surface_paths(run, step, kind)]
+
+
+# A stacked net's surfaces (the DLN's: well under a second of arithmetic each, several
+# seconds of job start-up) are made by one job per net (surface.smk).
+SURFACE_STACKS = {net: [(run, step) for run, step in SURFACES if run.net == net]
+                  for net in bnjobs.STACKED_NETS if any(run.net == net for run, _ in SURFACES)}
 
 
 def every_run_output():

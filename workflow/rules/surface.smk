@@ -4,6 +4,9 @@
 # killed job redoes only its rows; one line job per (run, step). They read the run's
 # checkpoints and write only their own tables: training and probes never wait for
 # them, and changing a surface setting reruns only these jobs and the report.
+# The DLN's surfaces and lines are one job (rule surface_stack_dln): each is well under
+# a second of arithmetic, its own job would spend ~4 s starting Python and torch; a
+# change to any of them reruns them all (seconds).
 
 
 rule surface:
@@ -13,6 +16,8 @@ rule surface:
         checkpoints=f"{RUN_DIR}/train/checkpoints",
     output:
         f"{RUN_DIR}/surface/step~{{step}}/rows~{{row}}.parquet",
+    wildcard_constraints:
+        net=UNSTACKED_NETS,
     params:
         spec=run_spec,
         surface=lambda wildcards: surface_settings(wildcards.net, SURFACE_GRID_KEYS),
@@ -38,6 +43,8 @@ rule interpolation:
         checkpoints=f"{RUN_DIR}/train/checkpoints",
     output:
         f"{RUN_DIR}/surface/step~{{step}}/line.parquet",
+    wildcard_constraints:
+        net=UNSTACKED_NETS,
     params:
         spec=run_spec,
         surface=lambda wildcards: surface_settings(wildcards.net, SURFACE_LINE_KEYS),
@@ -54,6 +61,40 @@ rule interpolation:
         "../../envs/train.yaml"
     script:
         "../scripts/surface.py"
+
+
+for net, surfaces in SURFACE_STACKS.items():
+
+    rule:
+        name:
+            f"surface_stack_{net}"
+        input:
+            [path for run, _ in dict.fromkeys(surfaces) for name, path in train_outputs(run).items()
+             if name in ("manifest", "checkpoints")],
+        output:
+            [path for run, step in surfaces for kind in ("rows", "line") for path in surface_paths(run, step, kind)],
+        params:
+            # (spec, step, its block files, its line file) per surface, in the outputs' order
+            surfaces=[dict(spec=spec_of(run), step=step, checkpoints=train_outputs(run)["checkpoints"],
+                           rows=surface_paths(run, step, "rows"), line=surface_paths(run, step, "line")[0])
+                      for run, step in surfaces],
+            surface=surface_settings(net, SURFACE_GRID_KEYS),
+            line=surface_settings(net, SURFACE_LINE_KEYS),
+            code=SURFACE_CODE,
+        # Before the probes (it is ready once the net's training is done): not left for the end.
+        priority: 1
+        threads: config["threads"]
+        resources:
+            mem_mb=4000,
+            runtime=lambda wildcards, attempt: 240 * attempt,
+        log:
+            f"logs/surface/{net}/stack.log",
+        benchmark:
+            f"logs/benchmarks/surface/{net}/stack.tsv"
+        conda:
+            "../../envs/train.yaml"
+        script:
+            "../scripts/surface.py"
 
 
 # Its own tables, not the aggregate's: a surface setting must not rerun the claims.
