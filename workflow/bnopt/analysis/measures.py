@@ -150,11 +150,10 @@ def gaussian_distance(activations: pd.DataFrame) -> float:
     a histogram can fail to look Gaussian by its skew, its tails or its modes, and this
     distance sees each; excess kurtosis sees only tails, is 0 for some clearly
     non-Gaussian shapes and is carried by a few outliers."""
-    if activations.empty:
-        return math.nan
-    s = _standardized_samples(activations)
-    if s.empty:
-        return math.nan
+    return activation_shape(activations)[0]
+
+
+def _gaussian_distance(s: pd.DataFrame) -> float:
     cdf = stats.norm.cdf(s["z"].to_numpy())
     gap = np.maximum(s["rank"].to_numpy() / s["n"].to_numpy() - cdf, cdf - (s["rank"].to_numpy() - 1) / s["n"].to_numpy())
     return float(pd.Series(gap).groupby(s["code"].to_numpy()).max().median())
@@ -163,12 +162,22 @@ def gaussian_distance(activations: pd.DataFrame) -> float:
 def excess_kurtosis(activations: pd.DataFrame) -> float:
     """Median over (layer, unit, step) of the sampled values' |excess kurtosis|:
     0 for a Gaussian, large for heavy-tailed or spiky distributions."""
+    return activation_shape(activations)[1]
+
+
+def _excess_kurtosis(s: pd.DataFrame) -> float:
+    return float((pd.Series(s["z"].to_numpy() ** 4).groupby(s["code"].to_numpy()).mean() - 3.0).abs().median())
+
+
+def activation_shape(activations: pd.DataFrame) -> tuple[float, float]:
+    """(gaussian_distance, excess_kurtosis) of the activations, standardizing their
+    samples once (the slow part, on millions of values)."""
     if activations.empty:
-        return math.nan
+        return math.nan, math.nan
     s = _standardized_samples(activations)
     if s.empty:
-        return math.nan
-    return float((pd.Series(s["z"].to_numpy() ** 4).groupby(s["code"].to_numpy()).mean() - 3.0).abs().median())
+        return math.nan, math.nan
+    return _gaussian_distance(s), _excess_kurtosis(s)
 
 
 def landscape_summary(steps: pd.DataFrame) -> dict[str, float]:

@@ -30,8 +30,7 @@ import pandas as pd
 
 from scipy import stats
 
-from ..training.optim import PAPER_TOKEN
-from ..training.recipe import DEFAULT_RECIPE
+from ..defaults import DEFAULT_RECIPE, PAPER_TOKEN
 from .measures import final_value, runs_at
 from .tables import of_recipe, recipes
 

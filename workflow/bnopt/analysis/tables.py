@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..training.optim import PAPER_TOKEN
-from ..training.recipe import DEFAULT_RECIPE
+from ..defaults import DEFAULT_RECIPE, PAPER_TOKEN
 
 RUN_COLUMNS = ["net", "variant", "lr", "seed", "optimizer", "init", "objective", "recipe"]
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import torch
 
+from ..defaults import PAPER_TOKEN
+
 # The paper's optimizer; a run whose settings equal these is named "sgd" and keeps
 # the paper's paths.
 PAPER_OPTIMIZER = {"name": "sgd", "momentum": 0.0, "nesterov": False, "weight_decay": 0.0}
-PAPER_TOKEN = "sgd"
 
 
 def _number(value: float) -> str:

@@ -12,11 +12,11 @@ token is empty, so its runs keep their paths.
 
 from __future__ import annotations
 
+from ..defaults import DEFAULT_RECIPE
 from ..nets.models import DEFAULT_INIT, INITS
 from .optim import PAPER_TOKEN, optimizer_token
 from .problems import DEFAULT_LOSS, REGRESSION_LOSSES
 
-DEFAULT_RECIPE = ""
 # The losses a net can be trained with (the DLN's two readings of the paper's formula).
 LOSSES = {"vgg": ("cross_entropy",), "dln": tuple(REGRESSION_LOSSES)}
 INIT_NAMES = tuple(INITS)

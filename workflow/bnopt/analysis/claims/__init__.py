@@ -14,8 +14,7 @@ from types import ModuleType
 
 import pandas as pd
 
-from ...training.optim import PAPER_TOKEN
-from ...training.recipe import DEFAULT_RECIPE
+from ...defaults import DEFAULT_RECIPE, PAPER_TOKEN
 from ..tables import of_recipe, recipes
 from ..verdicts import COLUMNS, NOT_MEASURED, SeedTables
 from . import covariate_shift, faster_training, lp_norms, lr_range, noisy_batchnorm, smoothness, todays_norms

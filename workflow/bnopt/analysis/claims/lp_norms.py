@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from ..measures import excess_kurtosis, final_value, gaussian_distance, landscape_summary, moment_drift, ratio, runs_at
+from ..measures import activation_shape, final_value, landscape_summary, moment_drift, ratio, runs_at
 from ..verdicts import Judgement, SeedTables
 from .against_batchnorm import against_batchnorm_and_standard, trains_like_batchnorm, trains_rule
 
@@ -23,14 +23,23 @@ def rows(split: SeedTables) -> list[dict]:
                 "from a Gaussian (KS to the fitted normal) and its median |mu_t+1 - mu_t| (successive steps) above "
                 "batchnorm's")
 
+    # Each seed's batchnorm activations are compared with each of the three norms': their
+    # shape measured once (keyed by the seed's table, which lives as long as this call).
+    shapes = {}
+
+    def shape_of(activations, net, variant, lr):
+        key = (id(activations), net, variant, lr)
+        if key not in shapes:
+            shapes[key] = activation_shape(runs_at(activations, net, variant, lr))
+        return shapes[key]
+
     def judge_at(net, lr, p):
         def judge(t):
             metric = "accuracy" if net == "vgg" else "loss"
             mine, bn = (final_value(runs_at(t["training"], net, v, lr), metric) for v in (p, "batchnorm"))
             beta, beta_std = (landscape_summary(runs_at(t["landscape_steps"], net, v, lr))["effective beta"]
                               for v in (p, "standard"))
-            shape, shape_bn = (gaussian_distance(runs_at(t["activations"], net, v, lr)) for v in (p, "batchnorm"))
-            kurt, kurt_bn = (excess_kurtosis(runs_at(t["activations"], net, v, lr)) for v in (p, "batchnorm"))
+            (shape, kurt), (shape_bn, kurt_bn) = (shape_of(t["activations"], net, v, lr) for v in (p, "batchnorm"))
             drift, drift_bn = (moment_drift(runs_at(t["moments"], net, v, lr)) for v in (p, "batchnorm"))
             numbers = {f"final {metric} {p}": mine, f"final {metric} batchnorm": bn,
                        f"effective beta {p}": beta, "effective beta standard": beta_std,

@@ -118,8 +118,8 @@ def _distribution_summary(t: dict, net: str, lr: float, layers: list[int], varia
         acts, moms = acts[acts["layer"].isin(layers)], moms[moms["layer"].isin(layers)]
         if acts.empty and moms.empty:
             continue
-        items.append(f"{variant} median distance from a Gaussian {fmt(measures.gaussian_distance(acts))} "
-                     f"(|excess kurtosis| {fmt(measures.excess_kurtosis(acts))}), "
+        distance, kurtosis = measures.activation_shape(acts)
+        items.append(f"{variant} median distance from a Gaussian {fmt(distance)} (|excess kurtosis| {fmt(kurtosis)}), "
                      f"median |mu_t+1 - mu_t| {fmt(measures.moment_drift(moms))}")
     return f" This run (lr {lr:g}, layers {', '.join(map(str, layers))}): " + "; ".join(items) + "."
 

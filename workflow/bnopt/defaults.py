@@ -1,0 +1,8 @@
+"""The names of the project's defaults that tables are read by, in a module that imports
+nothing: the claims and the scorecard (the last jobs of a run) need them, not torch
+(~1.5 s to import in every such job)."""
+
+# The paper's optimizer's token (bnopt.training.optim): its runs keep the paper's paths.
+PAPER_TOKEN = "sgd"
+# The default recipe's token (bnopt.training.recipe): empty, so its runs keep their paths.
+DEFAULT_RECIPE = ""
