@@ -69,7 +69,7 @@ for net, surfaces in SURFACE_STACKS.items():
         name:
             f"surface_stack_{net}"
         input:
-            [path for run, _ in dict.fromkeys(surfaces) for name, path in train_outputs(run).items()
+            [path for run in dict.fromkeys(run for run, _ in surfaces) for name, path in train_outputs(run).items()
              if name in ("manifest", "checkpoints")],
         output:
             [path for run, step in surfaces for kind in ("rows", "line") for path in surface_paths(run, step, kind)],

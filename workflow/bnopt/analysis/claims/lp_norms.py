@@ -24,14 +24,14 @@ def rows(split: SeedTables) -> list[dict]:
                 "batchnorm's")
 
     # Each seed's batchnorm activations are compared with each of the three norms': their
-    # shape measured once (keyed by the seed's table, which lives as long as this call).
+    # shape measured once, keyed by the seed's table (kept in the cache, so its id stays its own).
     shapes = {}
 
     def shape_of(activations, net, variant, lr):
         key = (id(activations), net, variant, lr)
         if key not in shapes:
-            shapes[key] = activation_shape(runs_at(activations, net, variant, lr))
-        return shapes[key]
+            shapes[key] = (activations, activation_shape(runs_at(activations, net, variant, lr)))
+        return shapes[key][1]
 
     def judge_at(net, lr, p):
         def judge(t):
