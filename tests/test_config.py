@@ -172,8 +172,8 @@ GROUP_MISTAKES = [
      f"{GROUP}: unknown key 'lr'; did you mean 'lrs'? (keys here: init, loss, optimizer, variants, lrs, "),
     ("optimizer typo", lambda g: g.update(optimizer={"momentun": 0.9}),
      f"{GROUP}.optimizer: unknown key 'momentun'; did you mean 'momentum'?"),
-    ("unknown optimizer", lambda g: g.update(optimizer={"name": "adam"}),
-     f"{GROUP}.optimizer.name = 'adam' is not allowed (allowed: sgd)"),
+    ("unknown optimizer", lambda g: g.update(optimizer={"name": "adma"}),
+     f"{GROUP}.optimizer.name = 'adma' is not allowed; did you mean 'adam'?"),
     ("init typo", lambda g: g.update(init="glorot_unifrom"),
      f"{GROUP}.init = 'glorot_unifrom' is not allowed; did you mean 'glorot_uniform'?"),
     ("unknown loss", lambda g: g.update(loss="mse"), f"{GROUP}.loss = 'mse' is not allowed (allowed: half_sum, sum)"),
@@ -382,8 +382,14 @@ def test_a_groups_probes_override_the_nets_for_its_runs_only():
 
 def test_an_optimizer_that_cannot_be_fails_naming_the_key():
     config = load("tests/configs/smoke.yaml")
-    config["nets"]["dln"]["runs"][1]["optimizer"] = {"name": "adam"}
-    with pytest.raises(Exception, match="adam"):
+    config["nets"]["dln"]["runs"][1]["optimizer"] = {"name": "rmsprop"}
+    with pytest.raises(Exception, match="rmsprop"):
+        validated(config)
+    config["nets"]["dln"]["runs"][1]["optimizer"] = {"name": "adam", "momentum": 0.9}
+    with pytest.raises(ConfigError, match=r"nets.dln.runs\[1\].optimizer: optimizer 'adam' has no setting 'momentum'"):
+        validated(config)
+    config["nets"]["dln"]["runs"][1]["optimizer"] = {"name": "adam", "betas": [0.9, 1.0]}
+    with pytest.raises(Exception, match="1.0"):
         validated(config)
     config["nets"]["dln"]["runs"][1]["optimizer"] = {"momentum": 0.0, "nesterov": True}
     with pytest.raises(ConfigError, match=r"nets.dln.runs\[1\].optimizer: nesterov: true needs a momentum"):

@@ -85,13 +85,17 @@ def _wait_for(predicate, timeout, what):
 
 
 MOMENTUM = dict(name="sgd", momentum=0.9, nesterov=True, weight_decay=5e-4)
+ADAM = dict(name="adam")
+STATE_KEYS = {"sgd": {"momentum_buffer"}, "adam": {"step", "exp_avg", "exp_avg_sq"}}
 
 
-@pytest.mark.parametrize("optimizer", [None, MOMENTUM], ids=["sgd", "nesterov-momentum"])
+@pytest.mark.parametrize("optimizer", [None, MOMENTUM, ADAM], ids=["sgd", "nesterov-momentum", "adam"])
 def test_sigkill_then_restart_resumes_and_matches_an_unbroken_run(digits, tmp_path, optimizer):
     spec = dict(VGG_SPEC, steps=400, checkpoint_every=25, eval_every=50)
-    if optimizer:  # the momentum buffer must come back from the checkpoint for the runs to agree
+    if optimizer:  # the momentum buffer / Adam's moments must come back from the checkpoint for the runs to agree
         spec["optimizer"] = optimizer
+    if optimizer is ADAM:
+        spec["lr"] = 1e-3  # Adam's usual scale
     spec_file = tmp_path / "spec.json"
     spec_file.write_text(json.dumps(spec))
     out, state = tmp_path / "killed", tmp_path / "state"
@@ -107,8 +111,10 @@ def test_sigkill_then_restart_resumes_and_matches_an_unbroken_run(digits, tmp_pa
     killed_at = checkpoint_steps(run_state)[-1]
     assert 50 <= killed_at < 400 and not (out / "manifest.json").exists()
     state_of = load_checkpoint(run_state / CHECKPOINT_NAME.format(step=killed_at))["optimizer"]["state"]
-    assert bool(state_of) == bool(optimizer)  # plain SGD keeps no state; momentum its buffers
-    assert all(v["momentum_buffer"] is not None for v in state_of.values())
+    assert bool(state_of) == bool(optimizer)  # plain SGD keeps no state; momentum its buffers, Adam its moments
+    if optimizer:
+        assert all(set(v) == STATE_KEYS[optimizer["name"]] and all(x is not None for x in v.values())
+                   for v in state_of.values())
     # What Snakemake does to a failed job: its declared outputs are deleted.
     for f in _outputs(out).values():
         if f.exists():

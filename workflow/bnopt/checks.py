@@ -47,9 +47,12 @@ def check_config(config: dict) -> None:
             if "loss" in group and group["loss"] not in LOSSES[net]:
                 raise ConfigError(f"nets.{net}.{key}.loss = {group['loss']!r}: the {net.upper()} trains with "
                                   f"{', '.join(LOSSES[net])} only; remove the key")
-            settings = optimizer_settings(section, group)
-            if settings["nesterov"] and not settings["momentum"] > 0:
-                where = f"nets.{net}.{key}.optimizer" if "optimizer" in group else f"nets.{net}.optimizer"
+            where = f"nets.{net}.{key}.optimizer" if "optimizer" in group else f"nets.{net}.optimizer"
+            try:
+                settings = optimizer_settings(section, group)
+            except ValueError as error:  # a setting of another optimizer (sgd's momentum under adam, ...)
+                raise ConfigError(f"{where}: {error}; remove it or choose the optimizer that has it") from None
+            if settings.get("nesterov") and not settings["momentum"] > 0:
                 raise ConfigError(f"{where}: nesterov: true needs a momentum above 0 (it is {settings['momentum']}); "
                                   "set momentum (e.g. 0.9) or nesterov: false")
             grid = group["lrs"]

@@ -94,8 +94,13 @@ def run_groups(section: dict) -> list[tuple[str, dict]]:
 
 
 def optimizer_settings(section: dict, group: dict) -> dict:
-    """A run group's optimizer: its own ``optimizer`` keys over the net's over the paper's."""
-    return resolved({**section.get("optimizer", {}), **group.get("optimizer", {})})
+    """A run group's optimizer: its own ``optimizer`` keys over the net's over the
+    optimizer's defaults; a group that names another optimizer than the net's starts
+    from that optimizer's defaults (the net's settings are another optimizer's)."""
+    net, own = section.get("optimizer", {}), group.get("optimizer", {})
+    if own.get("name", net.get("name", "sgd")) != net.get("name", "sgd"):
+        return resolved(own)
+    return resolved({**net, **own})
 
 
 def group_init(section: dict, group: dict) -> str:
