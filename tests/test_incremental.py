@@ -118,7 +118,8 @@ def test_editing_the_notebook_or_figure_code_reruns_only_the_report(snakemake_bi
     assert plan(snakemake_bin, project) == {}
 
 
-@pytest.mark.parametrize("module", ["norms/__init__.py", "nets/models.py", "training/train.py", "training/optim.py"])
+@pytest.mark.parametrize("module", ["norms/__init__.py", "nets/models.py", "nets/blocks.py", "training/train.py",
+                                    "training/optim.py"])
 def test_editing_training_code_retrains(snakemake_bin, project, module):
     sources, _ = project
     with edited(sources / "workflow/bnopt" / module, "\n# edited\n"):

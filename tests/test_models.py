@@ -121,8 +121,8 @@ def test_eval_mode_is_deterministic(variant):
 def test_unknown_names_fail_clearly():
     with pytest.raises(ValueError, match="unknown VGG arch 'vgg12'"):
         VGG("vgg12", "standard", 0)
-    with pytest.raises(ValueError, match="unknown network 'resnet'"):
-        build_model("resnet", "standard", 0, {})
+    with pytest.raises(ValueError, match="unknown network 'mlp'; choose one of vgg, dln, resnet"):
+        build_model("mlp", "standard", 0, {})
 
 
 @pytest.mark.parametrize("net, variant", [("dln", "noisy_batchnorm"), ("dln", "l2"), ("vgg", "batchnorm")])

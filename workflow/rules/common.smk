@@ -80,8 +80,8 @@ def prepare_data_input(wildcards):
 # the noise, LpNorm) only that variant's runs, editing the stacked DLN only DLN runs.
 # Figure and probe code are not here.
 TRAIN_MODULES = ("seeding", "training.data", "training.problems", "training.optim", "training.recipe", "norms",
-                 "nets.models", "training.checkpoints", "training.engine", "training.train")
-NET_MODULES = {"dln": ("training.stacked",)}
+                 "nets.models", "nets.blocks", "training.checkpoints", "training.engine", "training.train")
+NET_MODULES = {"dln": ("training.stacked",), "resnet": ("nets.resnet",)}
 TRAIN_CODE = {
     (net, variant): bnruns.code_fingerprint(*TRAIN_MODULES, *NET_MODULES.get(net, ()), *VARIANT_MODULES[variant])
     for net in config["nets"]

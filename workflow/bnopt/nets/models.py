@@ -1,4 +1,5 @@
-"""The paper's two networks: a VGG for 32x32 images and a 25-layer deep linear net.
+"""The paper's two networks: a VGG for 32x32 images and a 25-layer deep linear net
+(and, beyond the paper, the CIFAR ResNets of :mod:`.resnet`).
 
 Both are stacks of :class:`NormBlock` (linear map -> normalization -> activation),
 the unit the paper numbers as "layer #i". Layer numbers are 1-based; the VGG's
@@ -16,6 +17,8 @@ from torch.nn import functional as F
 from ..norms import DEFAULT_GROUPS, has_learnable_shift, make_linear, make_norm
 from ..norms.weight import match_length_to_direction, weight_parameter
 from ..seeding import generator
+from .blocks import NormBlock
+from .resnet import DEFAULT_DEPTH, DEFAULT_RESNET_GROUPS, ResNet
 
 # Channels per conv layer; "M" is a 2x2 max-pool after the preceding conv.
 VGG_LAYOUTS = {
@@ -25,23 +28,7 @@ VGG_LAYOUTS = {
     "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
               512, 512, 512, 512, "M"],
 }
-NETS = ("vgg", "dln")
-
-
-class NormBlock(nn.Module):
-    """linear map (conv or dense) -> normalization -> activation (None: none).
-
-    ``norm``'s output is "the layer's output after normalization, before the
-    non-linearity" that the activation measurements record.
-    """
-
-    def __init__(self, linear: nn.Module, norm: nn.Module, activation: nn.Module | None):
-        super().__init__()
-        self.linear, self.norm, self.activation = linear, norm, activation
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.norm(self.linear(x))
-        return x if self.activation is None else self.activation(x)
+NETS = ("vgg", "dln", "resnet")
 
 
 class VGG(nn.Module):
@@ -176,20 +163,26 @@ def init_glorot(model: nn.Module, seed: int, init: str = DEFAULT_INIT) -> nn.Mod
 
 def build_model(net: str, variant: str, seed: int, model_cfg: dict, num_classes: int = 10,
                 init: str = DEFAULT_INIT) -> nn.Module:
-    """The network `net` ("vgg" or "dln") with normalization `variant`, initialized from
-    `seed` by `init` (a key of INITS).
+    """The network `net` ("vgg", "dln" or "resnet") with normalization `variant`,
+    initialized from `seed` by `init` (a key of INITS; a Fixup ResNet then rescaled).
 
     `model_cfg` is the config's ``nets.<net>.model`` section.
     """
-    groups = model_cfg.get("groups", DEFAULT_GROUPS.get(net))
+    groups = model_cfg.get("groups", DEFAULT_RESNET_GROUPS if net == "resnet" else DEFAULT_GROUPS.get(net))
     if net == "vgg":
         model = VGG(model_cfg.get("arch", "vgg16"), variant, seed, width=model_cfg.get("width", 1.0),
                     num_classes=num_classes, groups=groups, channels_last=model_cfg.get("channels_last", False))
     elif net == "dln":
         model = DeepLinearNet(variant, seed, depth=model_cfg.get("depth", 25), width=model_cfg.get("width", 10),
                               normalized_layers=model_cfg.get("normalized_layers", 24), groups=groups)
+    elif net == "resnet":
+        model = ResNet(variant, seed, depth=model_cfg.get("depth", DEFAULT_DEPTH), width=model_cfg.get("width", 1.0),
+                       num_classes=num_classes, groups=groups, skip=model_cfg.get("skip", True),
+                       channels_last=model_cfg.get("channels_last", False))
     else:
         raise ValueError(f"unknown network {net!r}; choose one of {', '.join(NETS)}")
     model = init_glorot(model, seed, init)
+    if net == "resnet":
+        model.fixup_initialize()
     # after the initialization, which draws the same numbers in either layout
-    return model.to(memory_format=model.memory_format) if net == "vgg" else model
+    return model.to(memory_format=model.memory_format) if net != "dln" else model
