@@ -136,3 +136,12 @@ def test_the_network_is_its_layers_in_order(net, variant):
     for i in range(len(model.weight_layers())):
         h = model.forward_layer(i, h)
     assert torch.equal(model(x), h)
+
+
+def test_each_net_is_a_classifier_or_a_regression():
+    from bnopt.nets.models import NETS
+    from bnopt.tasks import is_classifier, metric_of
+
+    assert {net: metric_of(net) for net in NETS} == {"vgg": "accuracy", "dln": "loss", "resnet": "accuracy"}
+    with pytest.raises(ValueError, match="unknown network 'mlp'"):
+        is_classifier("mlp")

@@ -45,7 +45,7 @@ rule claims:
             category="Claims",
         ),
     params:
-        code=bnruns.code_fingerprint("analysis.claims", "analysis.tables", follow="analysis"),
+        code=bnruns.code_fingerprint("analysis.claims", "analysis.tables", "tasks", follow="analysis"),
     log:
         "logs/aggregate/claims.log",
     conda:
@@ -70,7 +70,7 @@ rule scorecard:
     params:
         # Whether this config's setting is the paper's: those keys of the nets section only.
         config=json.dumps(bnruns.canonical(setting_inputs(config))),
-        code=bnruns.code_fingerprint("analysis.scorecard", follow="analysis"),
+        code=bnruns.code_fingerprint("analysis.scorecard", "tasks", follow="analysis"),
     log:
         "logs/aggregate/scorecard.log",
     conda:

@@ -31,7 +31,7 @@ rule report:
         config=json.dumps(bnruns.canonical({"nets": config["nets"]})),
         # the notebook's helpers, the figures (the package and every group module it
         # registers) and every analysis module they import (bnopt.imports)
-        code=bnruns.code_fingerprint("analysis.report", "analysis.figures", "measure.surface", follow="analysis"),
+        code=bnruns.code_fingerprint("analysis.report", "analysis.figures", "measure.surface", "tasks", follow="analysis"),
     log:
         "logs/report/report.log",
     benchmark:

@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..tasks import is_classifier
+
 TARGET_ACCURACY = 0.9  # claim 1: steps until the smoothed training accuracy first reaches it
 SMOOTHING = 0.05  # rolling window, as a fraction of the run's steps (at least 1 step)
 CHANCE = 0.1  # the VGG's datasets (CIFAR-10, digits) have ten classes
@@ -98,7 +100,7 @@ def did_not_train(run: pd.DataFrame, net: str) -> str | None:
     bad = ~np.isfinite(run["loss"].to_numpy(dtype=float))
     if bad.any():
         return f"{variant} diverged at step {int(run['step'].to_numpy()[bad.argmax()])}"
-    if net == "vgg":
+    if is_classifier(net):
         final = final_value(run, "accuracy")
         if final < 2 * CHANCE:
             return f"{variant} did not train (final smoothed accuracy {fmt(final)} < twice chance, {2 * CHANCE:g})"

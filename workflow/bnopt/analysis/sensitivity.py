@@ -18,6 +18,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from ..tasks import is_classifier, metric_of
 from .measures import TARGET_ACCURACY, did_not_train, final_value, smoothed, steps_to_accuracy
 
 USABLE_ACCURACY = 0.9  # VGG: usable where the final smoothed accuracy is >= 90% of the grid's best
@@ -31,8 +32,8 @@ def final_scores(training: pd.DataFrame, net: str, evals: pd.DataFrame | None = 
     and why it did not train (empty if it did; see measures.did_not_train); with
     `evals`, also `test`: the last test-set evaluation's accuracy (VGG) or loss (DLN),
     scored as the training metric is when it is not finite."""
-    metric = "accuracy" if net == "vgg" else "loss"
-    worst = 0.0 if net == "vgg" else math.inf
+    metric = metric_of(net)
+    worst = 0.0 if is_classifier(net) else math.inf
     tests = {}
     if evals is not None:
         for key, run in evals[evals["net"] == net].groupby(["variant", "lr", "seed"]):
@@ -62,7 +63,7 @@ def usable_lrs(scores: pd.DataFrame, net: str, own_best: bool = False) -> dict[s
     if medians.empty:
         return {}
     best_of = medians.groupby("variant")["score"]
-    if net == "vgg":
+    if is_classifier(net):
         best = best_of.transform("max") if own_best else medians["score"].max()
         ok = medians["score"] >= USABLE_ACCURACY * best
     else:
@@ -144,7 +145,7 @@ def trained_level(net: str, scores: pd.DataFrame, setting: float | None = None) 
     depends on the seed's matrix A, so no one number suits every config)."""
     if setting is not None:
         return float(setting)
-    if net == "vgg":
+    if is_classifier(net):
         return TARGET_ACCURACY
     finite = scores["score"][np.isfinite(scores["score"])] if len(scores) else pd.Series(dtype=float)
     return USABLE_LOSS * float(finite.min()) if len(finite) else math.nan
@@ -156,7 +157,7 @@ def steps_to_level(training: pd.DataFrame, net: str, level: float) -> pd.DataFra
     the speed half of the blog post's claim."""
     rows = []
     for (variant, lr, seed), run in training[training["net"] == net].groupby(["variant", "lr", "seed"]):
-        if net == "vgg":
+        if is_classifier(net):
             steps = steps_to_accuracy(run, level)
         else:
             curve = smoothed(run, "loss")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from ...tasks import is_classifier
 from ..measures import lrs_with
 from ..verdicts import Check, SeedTables, evaluate, unmeasured
 
@@ -14,12 +15,12 @@ LOSS_SLACK = 1.10  # DLN: final loss within this factor of BN's
 
 def trains_rule(net: str) -> str:
     """The words of "trains about as well as batchnorm"."""
-    return (f"final accuracy within {ACCURACY_SLACK:.0%} of batchnorm's" if net == "vgg"
+    return (f"final accuracy within {ACCURACY_SLACK:.0%} of batchnorm's" if is_classifier(net)
             else f"final loss within {LOSS_SLACK}x batchnorm's")
 
 
 def trains_like_batchnorm(mine: float, batchnorm: float, net: str) -> bool:
-    return mine >= batchnorm - ACCURACY_SLACK if net == "vgg" else mine <= LOSS_SLACK * batchnorm
+    return mine >= batchnorm - ACCURACY_SLACK if is_classifier(net) else mine <= LOSS_SLACK * batchnorm
 
 
 def against_batchnorm_and_standard(split: SeedTables, claim: int, norms: tuple[str, ...], rule: Callable,

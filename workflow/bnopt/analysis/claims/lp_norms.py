@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+from ...tasks import metric_of
 from ..measures import activation_shape, final_value, landscape_summary, moment_drift, ratio, runs_at
 from ..verdicts import Judgement, SeedTables
 from .against_batchnorm import against_batchnorm_and_standard, trains_like_batchnorm, trains_rule
@@ -35,7 +36,7 @@ def rows(split: SeedTables) -> list[dict]:
 
     def judge_at(net, lr, p):
         def judge(t):
-            metric = "accuracy" if net == "vgg" else "loss"
+            metric = metric_of(net)
             mine, bn = (final_value(runs_at(t["training"], net, v, lr), metric) for v in (p, "batchnorm"))
             beta, beta_std = (landscape_summary(runs_at(t["landscape_steps"], net, v, lr))["effective beta"]
                               for v in (p, "standard"))

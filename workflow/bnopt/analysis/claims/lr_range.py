@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 
+from ...tasks import is_classifier
 from ..sensitivity import MIN_GRID, USABLE_ACCURACY, USABLE_LOSS, final_scores, shared_lrs, usable_lrs, usable_range
 from ..verdicts import AGGREGATE_RULE, FAILS, HOLDS, NOT_MEASURED, SeedTables, over_seeds
 
@@ -26,7 +27,8 @@ def rows(split: SeedTables) -> list[dict]:
             f"(any variant); usable range = largest / smallest usable lr; batchnorm's range >= {RANGE_FACTOR:g}x "
             f"standard's (needs >= {MIN_GRID} shared lrs)")
     for net in ("vgg", "dln"):
-        metric, level = (("accuracy", f"{USABLE_ACCURACY:.0%}") if net == "vgg" else ("loss", f"{USABLE_LOSS:g}x"))
+        metric, level = (("accuracy", f"{USABLE_ACCURACY:.0%}") if is_classifier(net)
+                         else ("loss", f"{USABLE_LOSS:g}x"))
         scores = final_scores(training, net)
         scores = scores[scores["variant"].isin(["standard", "batchnorm"])]
         shared = shared_lrs(scores)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 
+from ...tasks import metric_of
 from ..measures import final_value, landscape_summary, ratio, runs_at
 from ..verdicts import Judgement, SeedTables
 from .against_batchnorm import against_batchnorm_and_standard, trains_like_batchnorm, trains_rule
@@ -26,7 +27,7 @@ def rows(split: SeedTables) -> list[dict]:
 
     def judge_at(net, lr, norm):
         def judge(t):
-            metric = "accuracy" if net == "vgg" else "loss"
+            metric = metric_of(net)
             mine, bn, std = (final_value(runs_at(t["training"], net, v, lr), metric)
                              for v in (norm, "batchnorm", "standard"))
             numbers = {f"final {metric} {norm}": mine, f"final {metric} batchnorm": bn,
