@@ -201,7 +201,8 @@ def test_a_mistake_in_a_run_group_is_one_line_naming_it(what, mutate, message):
 
 @pytest.mark.parametrize("mutate, message", [
     (lambda c: c["nets"]["vgg"].update(eval_evry=5), "nets.vgg: unknown key 'eval_evry'; did you mean 'eval_every'?"),
-    (lambda c: c["nets"].update(resnet={"steps": 10}), "nets: unknown key 'resnet' (keys here: vgg, dln)"),
+    (lambda c: c["nets"].update(resnt={"steps": 10}), "nets: unknown key 'resnt'; did you mean 'resnet'?"),
+    (lambda c: c["nets"].update(resnet={"steps": 10}), "nets.resnet: the key 'runs' is missing"),
     (lambda c: c["nets"].update(dln=None), "nets.dln is empty: give its settings, or remove the key"),
     (lambda c: c["nets"]["vgg"].update(runs=[]), "nets.vgg.runs is empty: give at least one value"),
 ])
@@ -448,3 +449,19 @@ def test_surface_runs_are_the_selected_configured_runs_at_their_steps():
     dln = sorted((r.variant, r.lr, step) for r, step in chosen if r.net == "dln")
     assert dln == sorted((v, lr, s) for v, lr in [("standard", 1e-4), ("batchnorm", 1e-4), ("l2", 1e-4),
                                                    ("standard", 1.0)] for s in (30, 60))
+
+
+def test_a_resnet_config_is_checked_naming_the_key():
+    config = load("tests/configs/resnet.yaml")
+    validated(config)
+    config["nets"]["resnet"]["model"]["depth"] = 18
+    with pytest.raises(ConfigError, match=r"nets.resnet.model.depth = 18: a CIFAR ResNet has depth 6n \+ 2"):
+        validated(config)
+    config = load("tests/configs/resnet.yaml")
+    config["nets"]["resnet"]["model"]["skip"] = False
+    with pytest.raises(ConfigError, match=r"nets.resnet.runs\[0\].variants: fixup needs the skip connections"):
+        validated(config)
+    config = load("tests/configs/smoke.yaml")
+    config["nets"]["vgg"]["runs"][0]["variants"].append("fixup")
+    with pytest.raises(ConfigError, match=r"nets.vgg.runs\[0\].variants: fixup is a ResNet variant"):
+        validated(config)

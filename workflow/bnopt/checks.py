@@ -43,7 +43,16 @@ def _is_number(text: str) -> bool:
 def check_config(config: dict) -> None:
     """Run after the schema: checks it cannot express, each naming the key and the fix."""
     for net, section in config["nets"].items():
+        if net == "resnet" and (section["model"]["depth"] - 2) % 6:
+            raise ConfigError(f"nets.resnet.model.depth = {section['model']['depth']}: a CIFAR ResNet has depth "
+                              "6n + 2 (8, 14, 20, 32, 44, 56, 110, ...); choose one of those")
         for key, group in run_groups(section):
+            if "fixup" in group["variants"] and net != "resnet":
+                raise ConfigError(f"nets.{net}.{key}.variants: fixup is a ResNet variant (its residual branches "
+                                  "start at zero); remove it here, or run it under nets.resnet")
+            if "fixup" in group["variants"] and not section["model"]["skip"]:
+                raise ConfigError(f"nets.resnet.{key}.variants: fixup needs the skip connections, and "
+                                  "nets.resnet.model.skip is false; compare no-skip nets with another variant")
             if "loss" in group and group["loss"] not in LOSSES[net]:
                 raise ConfigError(f"nets.{net}.{key}.loss = {group['loss']!r}: the {net.upper()} trains with "
                                   f"{', '.join(LOSSES[net])} only; remove the key")
@@ -110,6 +119,10 @@ def _depth(net: str, section: dict) -> int:
         from .nets.models import VGG_LAYOUTS
 
         return sum(1 for item in VGG_LAYOUTS[section["model"]["arch"]] if item != "M")
+    if net == "resnet":  # every conv (depth - 1 of them; the classifier is the last layer)
+        from .nets.resnet import DEFAULT_DEPTH
+
+        return section["model"].get("depth", DEFAULT_DEPTH) - 1
     return section["model"]["normalized_layers"] if section["model"]["normalized_layers"] else section["model"]["depth"]
 
 

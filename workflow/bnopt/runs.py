@@ -18,6 +18,7 @@ from itertools import product
 from .imports import reachable, source
 from .nets.models import DEFAULT_INIT
 from .norms import VARIANT_SETTINGS
+from .tasks import is_classifier
 from .training.optim import PAPER_TOKEN, optimizer_token, resolved
 from .training.problems import DEFAULT_LOSS
 from .training.recipe import recipe_token
@@ -217,7 +218,7 @@ def train_spec(config: dict, run: Run, code: str | None = None) -> dict:
     # A variant's own model settings (groupnorm's groups) only in its runs' specs.
     spec["model"] = {key: value for key, value in spec["model"].items()
                      if run.variant in VARIANT_SETTINGS.get(key, (run.variant,))}
-    if run.net == "vgg":
+    if is_classifier(run.net):
         spec["dataset"] = section["dataset"]
     else:
         spec["data"] = section["data"]

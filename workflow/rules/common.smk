@@ -14,7 +14,9 @@ sys.path.insert(0, str(WORKFLOW_DIR))
 from bnopt import checks as bnchecks
 from bnopt import jobs as bnjobs
 from bnopt import runs as bnruns
+from bnopt.nets.resnet import FIXUP
 from bnopt.norms import VARIANT_MODULES, VARIANTS
+from bnopt.tasks import is_classifier
 from bnopt.analysis.scorecard import setting_inputs
 
 
@@ -39,7 +41,7 @@ RUN_DIR = "results/{net}/{variant}/lr~{lr}/seed~{seed}"
 wildcard_constraints:
     net="|".join(config["nets"]),
     # the variant's folder: the variant, + its recipe's token unless it is the default recipe
-    variant=rf"({'|'.join(VARIANTS)})(\+[a-z0-9._-]+)*",
+    variant=rf"({'|'.join((*VARIANTS, FIXUP))})(\+[a-z0-9._-]+)*",
     lr=r"[0-9][0-9.e+-]*",
     seed=r"\d+",
     dataset="cifar10|digits",
@@ -83,9 +85,10 @@ TRAIN_MODULES = ("seeding", "training.data", "training.problems", "training.opti
                  "nets.models", "nets.blocks", "training.checkpoints", "training.engine", "training.train")
 NET_MODULES = {"dln": ("training.stacked",), "resnet": ("nets.resnet",)}
 TRAIN_CODE = {
-    (net, variant): bnruns.code_fingerprint(*TRAIN_MODULES, *NET_MODULES.get(net, ()), *VARIANT_MODULES[variant])
+    (net, variant): bnruns.code_fingerprint(*TRAIN_MODULES, *NET_MODULES.get(net, ()),
+                                            *VARIANT_MODULES.get(variant, ()))
     for net in config["nets"]
-    for variant in VARIANTS
+    for variant in (*VARIANTS, FIXUP)
 }
 
 
@@ -107,9 +110,9 @@ def train_outputs(run):
 
 
 def train_data_input(wildcards):
-    """VGG reads its prepared dataset; the DLN draws its data from the run's seed."""
-    if wildcards.net == "vgg":
-        return dataset_file(config["nets"]["vgg"]["dataset"])
+    """An image classifier reads its prepared dataset; the DLN draws its data from the run's seed."""
+    if is_classifier(wildcards.net):
+        return dataset_file(config["nets"][wildcards.net]["dataset"])
     return []
 
 

@@ -81,7 +81,7 @@ def sum_squares(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 # as written, ||W x - A x||^2 summed over samples: with it the paper's Fig. 10 is a typical
 # draw, with the 1/2 it is not (config/dln-draws.yaml; README, "Choices the paper leaves open").
 REGRESSION_LOSSES = {"half_sum": half_sum_squares, "sum": sum_squares}
-DEFAULT_LOSS = {"vgg": "cross_entropy", "dln": "sum"}
+DEFAULT_LOSS = {"vgg": "cross_entropy", "resnet": "cross_entropy", "dln": "sum"}
 
 
 @dataclass

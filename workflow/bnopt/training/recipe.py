@@ -18,7 +18,7 @@ from .optim import PAPER_TOKEN, optimizer_token
 from .problems import DEFAULT_LOSS, REGRESSION_LOSSES
 
 # The losses a net can be trained with (the DLN's two readings of the paper's formula).
-LOSSES = {"vgg": ("cross_entropy",), "dln": tuple(REGRESSION_LOSSES)}
+LOSSES = {"vgg": ("cross_entropy",), "resnet": ("cross_entropy",), "dln": tuple(REGRESSION_LOSSES)}
 INIT_NAMES = tuple(INITS)
 
 
