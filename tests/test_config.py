@@ -461,7 +461,16 @@ def test_a_resnet_config_is_checked_naming_the_key():
     config["nets"]["resnet"]["model"]["skip"] = False
     with pytest.raises(ConfigError, match=r"nets.resnet.runs\[0\].variants: fixup needs the skip connections"):
         validated(config)
+    config = load("tests/configs/resnet.yaml")
+    del config["nets"]["resnet"]["probes"]["activations"]["layers"]
+    assert validated(config)["nets"]["resnet"]["probes"]["activations"]["layers"] == [2, 3, 5, 7]  # depth 8
+    config["nets"]["resnet"]["model"]["depth"] = 20
+    assert validated(config)["nets"]["resnet"]["probes"]["activations"]["layers"] == [2, 7, 13, 19]
     config = load("tests/configs/smoke.yaml")
     config["nets"]["vgg"]["runs"][0]["variants"].append("fixup")
     with pytest.raises(ConfigError, match=r"nets.vgg.runs\[0\].variants: fixup is a ResNet variant"):
+        validated(config)
+    config = load("tests/configs/smoke.yaml")
+    config["nets"]["vgg"]["surface"]["variants"] = ["standard", "fixup"]
+    with pytest.raises(ConfigError, match=r"nets.vgg.surface.variants: fixup is a ResNet variant"):
         validated(config)
