@@ -36,7 +36,7 @@ def _setting(net: str, lr) -> str:
 def claims_matrix(table: pd.DataFrame) -> pd.DataFrame:
     """Claims x settings (net, lr): each cell a list of (comparison, verdict, k/n)."""
     table = table.assign(setting=[_setting(n, lr) for n, lr in zip(table["net"], table["lr"])])
-    order = (table.assign(net_order=table["net"].map({"vgg": 0, "dln": 1}), lr_order=table["lr"].fillna(-1))
+    order = (table.assign(net_order=table["net"].map({"vgg": 0, "resnet": 1, "dln": 2}), lr_order=table["lr"].fillna(-1))
              .sort_values(["net_order", "lr_order"])["setting"].drop_duplicates().tolist())
     cells: dict[tuple[int, str], list] = {}
     for r in table.itertuples():

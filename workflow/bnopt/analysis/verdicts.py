@@ -43,6 +43,18 @@ COLUMNS = ["claim", "statement", "net", "lr", "optimizer", "recipe", "comparison
 TABLE_NAMES = ("training", "evals", "landscape_steps", "ics", "moments", "activations")
 
 
+PAPER_NETS = ("vgg", "dln")  # every claim has a row for each (not measured where a config has none)
+
+
+def claim_nets(table: pd.DataFrame, paper_nets: tuple[str, ...] = PAPER_NETS) -> list[str]:
+    """The nets a claim's rows cover: `paper_nets` always, and beyond the paper any
+    other net `table` has runs of (the ResNet), after the image net and before the DLN.
+    A config without such a net gets exactly the rows it got before."""
+    present = set(table["net"].unique()) if "net" in table and len(table) else set()
+    beyond = sorted(present - set(PAPER_NETS))
+    return [n for n in paper_nets if n != "dln"] + beyond + [n for n in paper_nets if n == "dln"]
+
+
 def verdict_of(ok: bool) -> str:
     return HOLDS if ok else FAILS
 

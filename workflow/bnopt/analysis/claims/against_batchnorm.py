@@ -7,7 +7,7 @@ from typing import Callable
 
 from ...tasks import is_classifier
 from ..measures import lrs_with
-from ..verdicts import Check, SeedTables, evaluate, unmeasured
+from ..verdicts import Check, SeedTables, claim_nets, evaluate, unmeasured
 
 ACCURACY_SLACK = 0.05  # VGG: "trains about / at least as well" = final accuracy within this
 LOSS_SLACK = 1.10  # DLN: final loss within this factor of BN's
@@ -30,7 +30,7 @@ def against_batchnorm_and_standard(split: SeedTables, claim: int, norms: tuple[s
     net with none gets the `missing` (comparison, needs) row."""
     rows = []
     training = split.tables["training"]
-    for net in ("vgg", "dln"):
+    for net in claim_nets(training):
         found = False
         for norm in norms:
             for lr in lrs_with(training, net, [norm, "batchnorm", "standard"]):

@@ -5,7 +5,7 @@ sense: ||G - G'|| is similar or larger, and cos(G, G') similar or smaller, with 
 from __future__ import annotations
 
 from ..measures import lrs_with, ratio, runs_at
-from ..verdicts import Check, Judgement, SeedTables, evaluate, unmeasured
+from ..verdicts import Check, Judgement, SeedTables, claim_nets, evaluate, unmeasured
 
 NUMBER = 3
 STATEMENT = "BN does not reduce ICS: ||G - G'|| is similar or larger, and cos(G, G') similar or smaller, with BN."
@@ -19,7 +19,7 @@ def rows(split: SeedTables) -> list[dict]:
     rule = (f"medians over probe steps and layers >= 2: ||G - G'|| with batchnorm >= standard's / {SIMILAR}, "
             f"and cos(G, G') with batchnorm <= standard's + {COSINE_SLACK}")
     ics = split.tables["ics"]
-    for net in ("vgg", "dln"):
+    for net in claim_nets(split.tables["training"]):
         lrs = lrs_with(ics[ics["layer"] >= 2], net, ["standard", "batchnorm"]) if len(ics) else []
         if not lrs:
             found.append(unmeasured(NUMBER, net, "batchnorm vs standard", NEEDS))

@@ -9,7 +9,7 @@ import math
 
 from ...tasks import is_classifier
 from ..sensitivity import MIN_GRID, USABLE_ACCURACY, USABLE_LOSS, final_scores, shared_lrs, usable_lrs, usable_range
-from ..verdicts import AGGREGATE_RULE, FAILS, HOLDS, NOT_MEASURED, SeedTables, over_seeds
+from ..verdicts import AGGREGATE_RULE, FAILS, HOLDS, NOT_MEASURED, SeedTables, claim_nets, over_seeds
 
 NUMBER = 6
 STATEMENT = "BN trains over a broader range of learning rates (the paper's section 3.1 and the blog post)."
@@ -26,7 +26,7 @@ def rows(split: SeedTables) -> list[dict]:
     rule = (f"usable lrs: where the final smoothed {{metric}} comes within {{level}} of the best run on the grid "
             f"(any variant); usable range = largest / smallest usable lr; batchnorm's range >= {RANGE_FACTOR:g}x "
             f"standard's (needs >= {MIN_GRID} shared lrs)")
-    for net in ("vgg", "dln"):
+    for net in claim_nets(training):
         metric, level = (("accuracy", f"{USABLE_ACCURACY:.0%}") if is_classifier(net)
                          else ("loss", f"{USABLE_LOSS:g}x"))
         scores = final_scores(training, net)

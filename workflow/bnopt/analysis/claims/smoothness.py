@@ -4,7 +4,7 @@ and the effective beta-smoothness is lower and steadier (the paper's Fig. 4 and 
 from __future__ import annotations
 
 from ..measures import landscape_summary, lrs_with, ratio, runs_at
-from ..verdicts import Check, Judgement, SeedTables, evaluate, unmeasured
+from ..verdicts import Check, Judgement, SeedTables, claim_nets, evaluate, unmeasured
 
 NUMBER = 4
 STATEMENT = ("With BN the loss varies less along the gradient, the gradient changes less, and the effective beta is "
@@ -17,7 +17,7 @@ def rows(split: SeedTables) -> list[dict]:
     rule = ("medians over probe steps: batchnorm's loss range, gradient-change range and effective beta are "
             "lower than standard's, and so is the interquartile range of its effective beta")
     steps = split.tables["landscape_steps"]
-    for net in ("vgg", "dln"):
+    for net in claim_nets(split.tables["training"]):
         lrs = lrs_with(steps, net, ["standard", "batchnorm"]) if len(steps) else []
         if not lrs:
             found.append(unmeasured(NUMBER, net, "batchnorm vs standard", NEEDS))
