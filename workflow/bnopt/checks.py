@@ -40,24 +40,26 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def resnet_activation_layers(depth: int) -> list[int]:
-    """The ResNet's default activation layers: the first block's first conv and each
-    stage's last conv, [2, 2n + 1, 4n + 1, 6n + 1] for depth 6n + 2."""
-    n = (depth - 2) // 6
-    return [2, 2 * n + 1, 4 * n + 1, 6 * n + 1]
+def _complete_resnet(section: dict) -> None:
+    """Check the ResNet's depth, then fill the default that depends on it: its activation
+    layers (bnopt.nets.resnet.default_activation_layers)."""
+    from .nets.resnet import blocks_per_stage, default_activation_layers
+
+    depth = section["model"]["depth"]
+    try:
+        blocks_per_stage(depth)
+    except ValueError as error:
+        raise ConfigError(f"nets.resnet.model.depth = {depth}: {error}; choose one of those") from None
+    section["probes"]["activations"].setdefault("layers", default_activation_layers(depth))
 
 
 def check_config(config: dict) -> None:
     """Run after the schema: fills the defaults that depend on another key (the ResNet's
     activation layers, from its depth), then the checks the schema cannot express, each
     naming the key and the fix."""
-    resnet = config["nets"].get("resnet")
-    if resnet is not None and "layers" not in resnet["probes"]["activations"] and resnet["model"]["depth"] >= 8:
-        resnet["probes"]["activations"]["layers"] = resnet_activation_layers(resnet["model"]["depth"])
+    if "resnet" in config["nets"]:
+        _complete_resnet(config["nets"]["resnet"])
     for net, section in config["nets"].items():
-        if net == "resnet" and (section["model"]["depth"] - 2) % 6:
-            raise ConfigError(f"nets.resnet.model.depth = {section['model']['depth']}: a CIFAR ResNet has depth "
-                              "6n + 2 (8, 14, 20, 32, 44, 56, 110, ...); choose one of those")
         if net != "resnet" and "fixup" in (section.get("surface") or {}).get("variants", []):
             raise ConfigError(f"nets.{net}.surface.variants: fixup is a ResNet variant; remove it here")
         for key, group in run_groups(section):

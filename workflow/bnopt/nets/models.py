@@ -18,7 +18,7 @@ from ..norms import DEFAULT_GROUPS, has_learnable_shift, make_linear, make_norm
 from ..norms.weight import match_length_to_direction, weight_parameter
 from ..seeding import generator
 from .blocks import NormBlock
-from .resnet import DEFAULT_DEPTH, DEFAULT_RESNET_GROUPS, ResNet
+from .resnet import DEFAULT_DEPTH, ResNet
 
 # Channels per conv layer; "M" is a 2x2 max-pool after the preceding conv.
 VGG_LAYOUTS = {
@@ -168,7 +168,7 @@ def build_model(net: str, variant: str, seed: int, model_cfg: dict, num_classes:
 
     `model_cfg` is the config's ``nets.<net>.model`` section.
     """
-    groups = model_cfg.get("groups", DEFAULT_RESNET_GROUPS if net == "resnet" else DEFAULT_GROUPS.get(net))
+    groups = model_cfg.get("groups", DEFAULT_GROUPS.get(net))
     if net == "vgg":
         model = VGG(model_cfg.get("arch", "vgg16"), variant, seed, width=model_cfg.get("width", 1.0),
                     num_classes=num_classes, groups=groups, channels_last=model_cfg.get("channels_last", False))

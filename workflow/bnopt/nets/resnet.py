@@ -43,16 +43,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..norms import VARIANTS, has_learnable_shift, make_linear, make_norm
+from ..norms import DEFAULT_GROUPS, VARIANTS, has_learnable_shift, make_linear, make_norm
 from .blocks import NormBlock
 
 STAGE_CHANNELS = (16, 32, 64)
 FIXUP = "fixup"
 RESNET_VARIANTS = (*VARIANTS, FIXUP)
 DEFAULT_DEPTH = 20
-# GroupNorm's groups per layer at most: 8 (Wu and He's 32 exceed the first stage's 16
-# channels, which would leave one channel per group, instance normalization).
-DEFAULT_RESNET_GROUPS = 8
 
 
 def blocks_per_stage(depth: int) -> int:
@@ -60,6 +57,13 @@ def blocks_per_stage(depth: int) -> int:
     if depth < 8 or (depth - 2) % 6:
         raise ValueError(f"a CIFAR ResNet has depth 6n + 2 (8, 14, 20, 32, 44, 56, 110, ...), got {depth}")
     return (depth - 2) // 6
+
+
+def default_activation_layers(depth: int) -> list[int]:
+    """The layers the activation probes read unless a config names them: the first
+    block's first conv and each stage's last conv, [2, 2n + 1, 4n + 1, 6n + 1]."""
+    n = blocks_per_stage(depth)
+    return [2, 2 * n + 1, 4 * n + 1, 6 * n + 1]
 
 
 class ScalarBias(nn.Module):
@@ -123,7 +127,7 @@ class ResNet(nn.Module):
     `skip` False removes every shortcut (the same layers and parameters, no sums)."""
 
     def __init__(self, variant: str, seed: int, depth: int = DEFAULT_DEPTH, width: float = 1.0,
-                 num_classes: int = 10, in_channels: int = 3, groups: int = DEFAULT_RESNET_GROUPS,
+                 num_classes: int = 10, in_channels: int = 3, groups: int = DEFAULT_GROUPS["resnet"],
                  skip: bool = True, channels_last: bool = False):
         super().__init__()
         if variant not in RESNET_VARIANTS:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from torch import nn
 
-# The DLN's 10 features split into 2 groups of 5; the VGG's default is Wu and He's 32.
-DEFAULT_GROUPS = {"vgg": 32, "dln": 2}
+# The DLN's 10 features split into 2 groups of 5; the VGG's default is Wu and He's 32; the
+# ResNet's 8 (32 exceed its first stage's 16 channels, which would leave one channel per
+# group, instance normalization).
+DEFAULT_GROUPS = {"vgg": 32, "dln": 2, "resnet": 8}
 
 
 def group_count(channels: int, groups: int) -> int:

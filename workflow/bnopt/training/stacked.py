@@ -245,11 +245,14 @@ class StackedDLN:
         if self.full_batch:
             return self.train_x, self.train_y
         index = torch.stack([p.sampler.indices(step) for p in self._problems])  # (runs, batch)
-        if self.samples_major:
-            return (self.train_x.gather(1, index.unsqueeze(2).expand(-1, -1, self.train_x.shape[2])),
-                    self.train_y.gather(1, index.unsqueeze(2).expand(-1, -1, self.train_y.shape[2])))
-        index = index.unsqueeze(1).expand(-1, self.train_x.shape[1], -1)
-        return self.train_x.gather(2, index), self.train_y.gather(2, index)
+        dim = 1 if self.samples_major else 2  # the samples' axis
+
+        def batch_of(data: torch.Tensor) -> torch.Tensor:
+            shape = list(data.shape)
+            shape[dim] = index.shape[1]
+            return data.gather(dim, index.unsqueeze(3 - dim).expand(shape))
+
+        return batch_of(self.train_x), batch_of(self.train_y)
 
     # ------------------------------------------------------------------ the engine
 
