@@ -160,7 +160,7 @@ def test_the_claims_table_covers_every_claim_even_when_nothing_was_measured():
                                   "l2", "cosine", "loss_min", "loss_max", "grad_change_min", "grad_change_max",
                                   "effective_beta", "mean", "value"])
     table = check_claims(empty, empty, empty, empty, empty)
-    assert set(table["claim"]) == {1, 2, 3, 4, 5, 6, 7}
+    assert set(table["claim"]) == {1, 2, 3, 4, 5, 6, 7, 8}
     assert set(table["verdict"]) == {NOT_MEASURED}
 
 
@@ -258,3 +258,59 @@ def stats_kstest(z):
     from scipy import stats
 
     return stats.kstest(z, "norm").statistic
+
+
+def _arm_rows(net, variant, scale, seed, recipe="", final=0.97, steps=60):
+    """A run's training rows (accuracy `final` from step 0) and landscape rows (effective beta 10 x scale)."""
+    training = pd.DataFrame([dict(net=net, variant=variant, lr=0.1, seed=seed, step=t, accuracy=final,
+                                  loss=1 - final, recipe=recipe, optimizer="sgd") for t in range(steps)])
+    landscape = _landscape_of(variant, scale, seed).assign(net=net, recipe=recipe)
+    return training, landscape
+
+
+def _claim_8(arms):
+    """The claims table's claim 8 rows over arms [(net, variant, scale, seed, recipe, final)]."""
+    parts = [_arm_rows(*arm) for arm in arms]
+    training = pd.concat([p[0] for p in parts], ignore_index=True)
+    steps = pd.concat([p[1] for p in parts], ignore_index=True)
+    empty = pd.DataFrame(columns=["net", "variant", "lr", "seed", "step", "recipe"])
+    table = check_claims(training, steps, empty, empty, empty)
+    return table[table["claim"] == 8].set_index("comparison")
+
+
+def test_claim_8_compares_the_standard_resnet_with_the_vgg_and_without_its_skips_seed_by_seed():
+    # Seeds 0-2: the standard ResNet's beta 2 (x10), the VGG's standard 5, batchnorm 1.5 (seed 2: 3);
+    # the plain net of the ResNet's depth 8 (seed 1: 1, smoother than with skips).
+    arms = []
+    for seed, (bn_vgg, plain) in enumerate(((1.5, 8.0), (1.5, 1.0), (3.0, 8.0))):
+        arms += [("resnet", "standard", 2.0, seed, "", 0.97), ("vgg", "standard", 5.0, seed, "", 0.9),
+                 ("vgg", "batchnorm", bn_vgg, seed, "", 0.98), ("resnet", "standard", plain, seed, "noskip", 0.9),
+                 ("resnet", "batchnorm", 1.0, seed, "", 0.98), ("resnet", "fixup", 1.0, seed, "", 0.96 - 0.1 * seed)]
+    rows = _claim_8(arms)
+    assert list(rows.index) == ["standard ResNet vs VGG standard", "standard ResNet vs VGG batchnorm",
+                                "standard ResNet vs no skips", "fixup vs batchnorm"]
+    assert set(rows["net"]) == {"resnet"} and set(rows["recipe"]) == {""}
+    vgg_std, vgg_bn, plain, fixup = (rows.iloc[i] for i in range(4))
+    assert (vgg_std["verdict"], vgg_std["k"], vgg_std["n"]) == (HOLDS, 3, 3)
+    assert vgg_std["effect_median"] == pytest.approx(2.0 / 5.0)
+    assert (vgg_bn["verdict"], vgg_bn["k"], vgg_bn["n"]) == (FAILS, 1, 3)  # as smooth as BN in seed 2 only
+    assert vgg_bn["seed_verdicts"] == f"{FAILS}, {FAILS}, {HOLDS}"
+    assert (plain["verdict"], plain["k"], plain["n"]) == (HOLDS_MOST, 2, 3)
+    assert "effective beta RESNET standard [noskip] = 80" in plain["numbers"]
+    # Fixup at 0.96, 0.86, 0.76 against batchnorm's 0.98: within 5% in seed 0 only
+    assert (fixup["verdict"], fixup["k"], fixup["n"]) == (FAILS, 1, 3)
+    assert fixup["effect_median"] == pytest.approx(0.86 - 0.98)
+    # the plain net's own recipe gets claims 1-7's rows of its runs, no claim 8 row of its own
+    assert not check_claims(*[pd.concat([_arm_rows(*a)[i] for a in arms]) for i in (0, 1)],
+                            *[pd.DataFrame(columns=["net", "variant", "lr", "seed", "step", "recipe"])] * 3
+                            ).query("claim == 8 and recipe == 'noskip'").shape[0]
+
+
+def test_claim_8_is_moot_where_the_vgg_does_not_train_and_unmeasured_without_a_resnet():
+    rows = _claim_8([("resnet", "standard", 2.0, 0, "", 0.97), ("vgg", "standard", 5.0, 0, "", 0.1)])
+    row = rows.loc["standard ResNet vs VGG standard"]
+    assert row["verdict"] == MOOT
+    assert row["moot_because"].startswith("seed 0: VGG: standard did not train")
+    none = _claim_8([("vgg", "standard", 5.0, 0, "", 0.9), ("vgg", "batchnorm", 1.0, 0, "", 0.98)])
+    assert list(none["verdict"]) == [NOT_MEASURED] and list(none["net"]) == ["resnet"]
+    assert "nets.resnet" in none["rule"].iloc[0]

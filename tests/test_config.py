@@ -169,7 +169,7 @@ GROUP_MISTAKES = [
     ("variant typo", lambda g: g.update(variants=["standard", "batchnrom"]),
      f"{GROUP}.variants[1] = 'batchnrom' is not allowed; did you mean 'batchnorm'? (allowed: standard, batchnorm, "),
     ("lr for lrs", lambda g: g.update(lr=g.pop("lrs")),
-     f"{GROUP}: unknown key 'lr'; did you mean 'lrs'? (keys here: init, loss, optimizer, variants, lrs, "),
+     f"{GROUP}: unknown key 'lr'; did you mean 'lrs'? (keys here: init, loss, skip, optimizer, variants, lrs, "),
     ("optimizer typo", lambda g: g.update(optimizer={"momentun": 0.9}),
      f"{GROUP}.optimizer: unknown key 'momentun'; did you mean 'momentum'?"),
     ("unknown optimizer", lambda g: g.update(optimizer={"name": "adma"}),
@@ -474,3 +474,27 @@ def test_a_resnet_config_is_checked_naming_the_key():
     config["nets"]["vgg"]["surface"]["variants"] = ["standard", "fixup"]
     with pytest.raises(ConfigError, match=r"nets.vgg.surface.variants: fixup is a ResNet variant"):
         validated(config)
+
+
+def test_a_groups_skip_switch_names_its_resnet_runs_and_their_specs():
+    config = load("tests/configs/resnet.yaml")
+    config["nets"]["resnet"]["runs"].append({"variants": ["standard", "batchnorm"], "lrs": [0.1], "skip": False})
+    config = validated(config)
+    plain = [run for run in expand_runs(config) if not run.skip]
+    assert [(r.variant, r.recipe, r.path) for r in plain] == [
+        ("standard", "noskip", "resnet/standard+noskip/lr~0.1/seed~0"),
+        ("batchnorm", "noskip", "resnet/batchnorm+noskip/lr~0.1/seed~0")]
+    # the skip switch reaches the model through the spec, and the ResNet with skips says so too
+    assert train_spec(config, plain[0])["model"]["skip"] is False
+    assert train_spec(config, Run("resnet", "standard", 0.1, 0))["model"]["skip"] is True
+    assert find_run(config, "resnet", "standard+noskip", "0.1", "0") == plain[0]
+    # the skip switch only where there are skips to remove, and never under fixup
+    with_fixup = copy.deepcopy(config)
+    with_fixup["nets"]["resnet"]["runs"][-1]["variants"].append("fixup")
+    with pytest.raises(ConfigError, match=r"nets.resnet.runs\[2\].variants: fixup needs the skip connections, "
+                                          r"and nets.resnet.runs\[2\].skip is false"):
+        check_config(with_fixup)
+    smoke = load("tests/configs/smoke.yaml")
+    smoke["nets"]["vgg"]["runs"][0]["skip"] = False
+    with pytest.raises(ConfigError, match=r"nets.vgg.runs\[0\].skip: only the ResNet has skip connections"):
+        validated(smoke)

@@ -74,24 +74,25 @@ def test_glorot_uniform_init_and_zero_biases():
 
 
 @pytest.mark.parametrize("init", list(INITS))
-def test_each_glorot_reading_draws_from_its_definition(init):
+def test_each_initialization_draws_from_its_definition(init):
     """60,000 weights of one 200 -> 300 layer against the distribution each name means
     (sigma^2 = 2 / (fan_in + fan_out)): U(-sqrt(3) sigma, sqrt(3) sigma); N(0, sigma^2);
-    and TF1's glorot_normal_initializer, N(0, sigma^2) truncated at +-2 sigma and not
-    rescaled (variance 0.774 sigma^2). A Kolmogorov-Smirnov test against each, and its
-    tails (the truncation is exact; the plain normal has 4.6% beyond 2 sigma)."""
+    TF1's glorot_normal_initializer, N(0, sigma^2) truncated at +-2 sigma and not
+    rescaled (variance 0.774 sigma^2); and He's N(0, 2 / fan_in). A Kolmogorov-Smirnov
+    test against each, and its tails (the truncation is exact; the plain normal has
+    4.6% beyond 2 sigma)."""
     layer = init_glorot(nn.Linear(200, 300, bias=True), seed=0, init=init)
     w = layer.weight.detach().double().flatten().numpy()
-    sigma = math.sqrt(2.0 / (200 + 300))
+    sigma = math.sqrt(2.0 / (200 + 300)) if init != "he_normal" else math.sqrt(2.0 / 200)
     reference = {"glorot_uniform": stats.uniform(-math.sqrt(3) * sigma, 2 * math.sqrt(3) * sigma),
-                 "glorot_normal": stats.norm(0, sigma),
+                 "glorot_normal": stats.norm(0, sigma), "he_normal": stats.norm(0, sigma),
                  "glorot_truncated_normal": stats.truncnorm(-TRUNCATION, TRUNCATION, scale=sigma)}[init]
     assert stats.kstest(w, reference.cdf).pvalue > 1e-3
     assert abs(w.var() / reference.var() - 1) < 0.03
     beyond = (abs(w) > 2 * sigma).mean()
     if init == "glorot_truncated_normal":
         assert beyond == 0 and abs(w.var() / sigma**2 - 0.7737) < 0.03
-    elif init == "glorot_normal":
+    elif init in ("glorot_normal", "he_normal"):
         assert 0.035 < beyond < 0.057
     assert torch.count_nonzero(layer.bias) == 0
     others = [i for i in INITS if i != init]

@@ -128,3 +128,16 @@ def test_the_activation_probes_record_each_layers_normalized_output():
     out = recorder.outputs[3]
     torch.testing.assert_close(out.mean((0, 2, 3)), torch.zeros(out.shape[1]), atol=1e-5, rtol=0)
     assert recorder.outputs[7].shape[1] == 32
+
+
+def test_the_resnet_draws_he_normal_weights_by_default_and_names_another_init_in_its_recipe():
+    from bnopt.runs import Run
+
+    conv = resnet("standard", depth=8).blocks[3].linear  # a 3x3 conv of 16 -> 32 channels: fan_in 144, fan_out 288
+    assert conv.weight.std().item() == pytest.approx((2 / 144) ** 0.5, rel=0.05)
+    glorot = build_model("resnet", "standard", 0, {"depth": 8}, init="glorot_uniform").blocks[3].linear
+    assert glorot.weight.std().item() == pytest.approx((2 / (144 + 288)) ** 0.5, rel=0.05)
+    assert Run("resnet", "standard", 0.1, 0).recipe == "" and Run("resnet", "standard", 0.1, 0).init == "he_normal"
+    assert Run("resnet", "standard", 0.1, 0, init="glorot_uniform").recipe == "glorot_uniform"
+    assert Run("vgg", "standard", 0.1, 0).init == "glorot_uniform"  # the paper's nets keep the paper's
+    assert Run("resnet", "standard", 0.1, 0, skip=False, optimizer="adam").recipe == "noskip+adam"

@@ -8,7 +8,7 @@ rewritten as one line), then ``check_config`` (what a schema cannot express).
 
 from __future__ import annotations
 
-from .runs import lr_grid, optimizer_settings, run_groups, surface_runs
+from .runs import group_skip, lr_grid, optimizer_settings, run_groups, surface_runs
 from .training.recipe import LOSSES
 
 
@@ -66,9 +66,13 @@ def check_config(config: dict) -> None:
             if "fixup" in group["variants"] and net != "resnet":
                 raise ConfigError(f"nets.{net}.{key}.variants: fixup is a ResNet variant (its residual branches "
                                   "start at zero); remove it here, or run it under nets.resnet")
-            if "fixup" in group["variants"] and not section["model"]["skip"]:
-                raise ConfigError(f"nets.resnet.{key}.variants: fixup needs the skip connections, and "
-                                  "nets.resnet.model.skip is false; compare no-skip nets with another variant")
+            if "skip" in group and net != "resnet":
+                raise ConfigError(f"nets.{net}.{key}.skip: only the ResNet has skip connections to remove; "
+                                  "remove the key")
+            if "fixup" in group["variants"] and not group_skip(net, section, group):
+                where = f"nets.resnet.{key}.skip" if "skip" in group else "nets.resnet.model.skip"
+                raise ConfigError(f"nets.resnet.{key}.variants: fixup needs the skip connections, and {where} "
+                                  "is false; compare no-skip nets with another variant")
             if "loss" in group and group["loss"] not in LOSSES[net]:
                 raise ConfigError(f"nets.{net}.{key}.loss = {group['loss']!r}: the {net.upper()} trains with "
                                   f"{', '.join(LOSSES[net])} only; remove the key")

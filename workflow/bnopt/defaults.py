@@ -6,3 +6,6 @@ nothing: the claims and the scorecard (the last jobs of a run) need them, not to
 PAPER_TOKEN = "sgd"
 # The default recipe's token (bnopt.training.recipe): empty, so its runs keep their paths.
 DEFAULT_RECIPE = ""
+# The recipe part of a ResNet without its skip connections (bnopt.training.recipe): first
+# in a recipe's token, so the plain net of recipe r is "noskip+r" ("noskip" for the default).
+NO_SKIP = "noskip"

@@ -6,7 +6,8 @@ carry the parameters (``results/vgg/batchnorm/lr~0.1/seed~0/``): results of old
 settings stay beside new ones, and adding a learning rate only adds jobs. A run whose
 recipe (optimizer, initialization, loss: bnopt.training.recipe) is not the default
 carries its token after the variant (``results/vgg/batchnorm+sgd-m0.9/lr~0.1/seed~0/``,
-``results/dln/standard+glorot_normal+half_sum/lr~1e-06/seed~0/``).
+``results/dln/standard+glorot_normal+half_sum/lr~1e-06/seed~0/``,
+``results/resnet/standard+noskip/lr~0.1/seed~0/``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from itertools import product
 
 from .imports import reachable, source
-from .nets.models import DEFAULT_INIT
+from .nets.models import default_init
 from .norms import VARIANT_SETTINGS
 from .tasks import is_classifier
 from .training.optim import PAPER_TOKEN, optimizer_token, resolved
@@ -34,10 +35,13 @@ class Run:
     lr: float
     seed: int
     optimizer: str = PAPER_TOKEN  # the optimizer's token (bnopt.training.optim.optimizer_token)
-    init: str = DEFAULT_INIT
+    init: str = ""  # "" = the net's default (bnopt.nets.models.default_init)
     loss: str = ""  # "" = the net's default (bnopt.training.problems.DEFAULT_LOSS)
+    skip: bool = True  # the ResNet's skip connections (False: the plain net of the same depth)
 
     def __post_init__(self):
+        if not self.init:
+            object.__setattr__(self, "init", default_init(self.net))
         if not self.loss:
             object.__setattr__(self, "loss", DEFAULT_LOSS[self.net])
 
@@ -48,7 +52,7 @@ class Run:
     @property
     def recipe(self) -> str:
         """The token of the run's recipe ("" for the default one; bnopt.training.recipe)."""
-        return recipe_token(self.net, self.optimizer, self.init, self.loss)
+        return recipe_token(self.net, self.optimizer, self.init, self.loss, self.skip)
 
     @property
     def variant_folder(self) -> str:
@@ -104,9 +108,10 @@ def optimizer_settings(section: dict, group: dict) -> dict:
     return resolved({**net, **own})
 
 
-def group_init(section: dict, group: dict) -> str:
-    """A run group's initialization: its own ``init``, else the net's, else Glorot uniform."""
-    return group.get("init", section.get("init", DEFAULT_INIT))
+def group_init(net: str, section: dict, group: dict) -> str:
+    """A run group's initialization: its own ``init``, else the net's, else the net's
+    default (Glorot uniform; He's for the ResNet)."""
+    return group.get("init", section.get("init", default_init(net)))
 
 
 def group_loss(net: str, section: dict, group: dict) -> str:
@@ -114,10 +119,18 @@ def group_loss(net: str, section: dict, group: dict) -> str:
     return group.get("loss", section.get("loss", DEFAULT_LOSS[net]))
 
 
+def group_skip(net: str, section: dict, group: dict) -> bool:
+    """Whether a group's runs keep the ResNet's skip connections: its own ``skip``, else
+    the net's ``model.skip``, else yes (the other nets have none to remove)."""
+    if net != "resnet":
+        return True
+    return bool(group.get("skip", section.get("model", {}).get("skip", True)))
+
+
 def group_recipe(net: str, section: dict, group: dict) -> dict:
-    """The recipe fields of a group's runs (:class:`Run`'s optimizer, init, loss)."""
-    return dict(optimizer=optimizer_token(optimizer_settings(section, group)), init=group_init(section, group),
-                loss=group_loss(net, section, group))
+    """The recipe fields of a group's runs (:class:`Run`'s optimizer, init, loss, skip)."""
+    return dict(optimizer=optimizer_token(optimizer_settings(section, group)), init=group_init(net, section, group),
+                loss=group_loss(net, section, group), skip=group_skip(net, section, group))
 
 
 def own_recipe(config: dict, net: str) -> str:
@@ -211,13 +224,15 @@ def train_spec(config: dict, run: Run, code: str | None = None) -> dict:
     # The initialization only where it is not the default (the default recipe's specs stay
     # as they were before it was a setting); the DLN's loss always, as its default changed
     # (from half_sum to sum): a run's spec names what it minimizes.
-    if run.init != DEFAULT_INIT:
+    if run.init != default_init(run.net):
         spec["init"] = run.init
     if run.net == "dln" or run.loss != DEFAULT_LOSS[run.net]:
         spec["loss"] = run.loss
     # A variant's own model settings (groupnorm's groups) only in its runs' specs.
     spec["model"] = {key: value for key, value in spec["model"].items()
                      if run.variant in VARIANT_SETTINGS.get(key, (run.variant,))}
+    if run.net == "resnet":  # the group's skip switch over the net's (a recipe part)
+        spec["model"]["skip"] = run.skip
     if is_classifier(run.net):
         spec["dataset"] = section["dataset"]
     else:

@@ -12,7 +12,10 @@ rule's main quantity (its median over seeds, with a bootstrap 95% interval when 
 and an aggregate verdict by AGGREGATE_RULE.
 
 The claims themselves (bnopt.analysis.claims) only say what they compare and by which
-rule; the registry fills in each row's statement.
+rule; the registry fills in each row's statement. A check usually reads variants of its
+own net and recipe; one may name its networks as arms (net, variant, and optionally
+a sibling recipe), to compare across nets (claim 8: the standard ResNet against the
+VGG) or recipes (the ResNet with and without its skips), still seed by seed.
 """
 
 from __future__ import annotations
@@ -69,11 +72,22 @@ class Judgement:
 
 
 @dataclass(frozen=True)
+class Arm:
+    """One network a check reads: a variant of `net`, of the recipe being checked or,
+    with `recipe`, of that sibling recipe's runs (e.g. "noskip")."""
+    net: str
+    variant: str
+    recipe: str | None = None
+
+
+@dataclass(frozen=True)
 class Check:
     """One row of the claims table: a rule applied to the runs of `variants` at
     (net, lr), seed by seed. `references` are the networks the comparison rests on:
     a seed in which one of them did not train is moot. `source` names the table
-    whose seeds count (the one holding the rule's measurements)."""
+    whose seeds count (the one holding the rule's measurements). `arms` and
+    `reference_arms`, when given, replace `variants` and `references` of `net` with
+    networks of any net or sibling recipe (bnopt.analysis.verdicts.Arm)."""
     claim: int
     net: str
     lr: float
@@ -84,29 +98,65 @@ class Check:
     effect: str
     judge: Callable[[dict], Judgement]
     source: str = "training"
+    arms: tuple[Arm, ...] = ()
+    reference_arms: tuple[Arm, ...] = ()
 
+    def all_arms(self) -> tuple[Arm, ...]:
+        return self.arms or tuple(Arm(self.net, v) for v in self.variants)
+
+    def all_references(self) -> tuple[Arm, ...]:
+        return self.reference_arms or tuple(Arm(self.net, v) for v in self.references)
+
+
+class SeedView(dict):
+    """One seed's tables by name, and the runs of any arm in that seed (of a sibling
+    recipe's tables where the arm names one; none where the config has no such recipe)."""
+
+    def __init__(self, tables: dict, seed: int, siblings: dict):
+        super().__init__(tables)
+        self.seed, self._siblings = seed, siblings
+
+    def runs(self, arm: Arm, source: str, lr: float) -> pd.DataFrame:
+        if arm.recipe is None:
+            table = self[source]
+        elif arm.recipe in self._siblings:
+            table = self._siblings[arm.recipe].of(self.seed)[source]
+        else:
+            table = self[source].iloc[0:0]
+        return runs_at(table, arm.net, arm.variant, lr)
 
 class SeedTables:
-    """The measured tables split by seed once (the activations table is millions of
-    rows): `of(seed)` gives every table restricted to that seed."""
+    """The measured tables of one recipe (`recipe`, its token) split by seed once (the
+    activations table is millions of rows): `of(seed)` gives every table restricted to
+    that seed. `siblings` maps every recipe's token to its SeedTables (itself
+    included), for checks whose arms read another recipe."""
 
-    def __init__(self, tables: dict[str, pd.DataFrame]):
+    def __init__(self, tables: dict[str, pd.DataFrame], recipe: str = "", siblings: dict | None = None):
         empty = pd.DataFrame(columns=["net", "variant", "lr", "seed", "step"])
         self.tables = {name: tables.get(name, empty) for name in TABLE_NAMES}
+        self.recipe = recipe
+        self.siblings = siblings if siblings is not None else {recipe: self}
         self._split = {name: {int(s): part for s, part in t.groupby("seed")} if "seed" in t and len(t) else {}
                        for name, t in self.tables.items()}
 
-    def of(self, seed: int) -> dict[str, pd.DataFrame]:
-        return {name: self._split[name].get(seed, self.tables[name].iloc[0:0]) for name in TABLE_NAMES}
+    def of(self, seed: int) -> SeedView:
+        return SeedView({name: self._split[name].get(seed, self.tables[name].iloc[0:0]) for name in TABLE_NAMES},
+                        seed, self.siblings)
 
-    def seeds(self, source: str, net: str, lr: float, variants: tuple[str, ...]) -> list[int]:
-        """The seeds in which `source` holds every one of `variants` at (net, lr)."""
-        table = self.tables[source]
-        if table.empty:
-            return []
+    def _table(self, source: str, arm: Arm) -> pd.DataFrame:
+        if arm.recipe is None:
+            return self.tables[source]
+        sibling = self.siblings.get(arm.recipe)
+        return sibling.tables[source] if sibling is not None else self.tables[source].iloc[0:0]
+
+    def seeds(self, source: str, net: str, lr: float, variants: tuple[str, ...] = (),
+              arms: tuple[Arm, ...] = ()) -> list[int]:
+        """The seeds in which `source` holds every one of `variants` of `net` (or every
+        one of `arms`) at `lr`."""
         common = None
-        for variant in variants:
-            have = set(runs_at(table, net, variant, lr)["seed"].astype(int))
+        for arm in arms or tuple(Arm(net, v) for v in variants):
+            table = self._table(source, arm)
+            have = set(runs_at(table, arm.net, arm.variant, lr)["seed"].astype(int)) if len(table) else set()
             common = have if common is None else common & have
         return sorted(common or [])
 
@@ -151,12 +201,12 @@ def median_numbers(per_seed: list[dict]) -> dict:
 
 def evaluate(check: Check, split: SeedTables) -> dict:
     """The claims-table row of one check: its rule applied seed by seed, aggregated."""
-    seeds = split.seeds(check.source, check.net, check.lr, check.variants)
+    seeds = split.seeds(check.source, check.net, check.lr, arms=check.all_arms())
     verdicts, effects, numbers, moot = [], [], [], []
     for seed in seeds:
         tables = split.of(seed)
-        reasons = [why for v in check.references
-                   if (why := did_not_train(runs_at(tables["training"], check.net, v, check.lr), check.net))]
+        reasons = [why for arm in check.all_references()
+                   if (why := _why_not_trained(tables.runs(arm, "training", check.lr), arm, check.net))]
         judged = check.judge(tables)
         numbers.append(judged.numbers)
         if reasons:
@@ -170,8 +220,17 @@ def evaluate(check: Check, split: SeedTables) -> dict:
     return dict(claim=check.claim, net=check.net, lr=check.lr,
                 comparison=check.comparison, effect=check.effect, moot_because=" | ".join(moot),
                 **over_seeds(seeds, verdicts, effects, numbers),
-                rule=check.rule + ("" if seeds else f" (needs {check.source} of {', '.join(check.variants)})"),
+                rule=check.rule + ("" if seeds else f" (needs {check.source} of {_names(check)})"),
                 aggregate_rule=AGGREGATE_RULE)
+
+
+def _why_not_trained(runs: pd.DataFrame, arm: Arm, net: str) -> str:
+    """Why a reference network did not train ("" if it did), naming it where it is not
+    a variant of the check's own net and recipe."""
+    why = did_not_train(runs, arm.net)
+    if why and (arm.net != net or arm.recipe is not None):  # e.g. "VGG: standard diverged at step 12"
+        return f"{arm.net.upper()}" + (f" [{arm.recipe}]" if arm.recipe else "") + f": {why}"
+    return why
 
 
 def over_seeds(seeds: list[int], verdicts: list[str], effects: list[float], numbers: list[dict],
@@ -188,6 +247,12 @@ def over_seeds(seeds: list[int], verdicts: list[str], effects: list[float], numb
                 effect_ci_high=high, effect_per_seed=", ".join(fmt(e) for e in effects),
                 seeds=", ".join(map(str, seeds)), seed_verdicts=", ".join(verdicts),
                 numbers=("median over seeds: " if len(numbers) > 1 else "") + text)
+
+
+def _names(check: Check) -> str:
+    if not check.arms:
+        return ", ".join(check.variants)
+    return ", ".join(f"{a.net.upper()} {a.variant}" + (f" [{a.recipe}]" if a.recipe else "") for a in check.arms)
 
 
 def unmeasured(claim: int, net: str, comparison: str, needs: str) -> dict:

@@ -22,14 +22,14 @@ the shortcut is added: what the activation probes record.
 As a chain of layers (``forward_layer``, which the probes run piece by piece), the
 state between a block's two convs is the pair (block input, first conv's output).
 
-Initialization: every conv and the classifier are drawn by the run's init, the
-project's Glorot uniform unless a run group chooses another (the paper's "standard
-Glorot initialization"; He et al. drew He-normal, which has twice the variance for a
-square conv), biases zero.
+Initialization: every conv and the classifier are drawn by the run's init, He-normal
+unless a run group chooses another (He et al.'s and Fixup's; bnopt.nets.models.
+default_init: the paper's Glorot has half its variance for a square conv, and a
+20-layer ResNet without normalization stays at chance on digits under it), biases zero.
 
 Fixup (variant ``fixup``, no normalization): every residual branch's last conv and the
 classifier start at zero; the branches' first convs are drawn by the run's init (Zhang
-et al.'s "standard method"; their code draws He-normal) and scaled by
+et al.'s "standard method": He-normal) and scaled by
 L^(-1/(2m-2)) = L^(-1/2) (L blocks of m = 2 layers);
 scalar biases before each conv of a branch, before each ReLU and before the classifier,
 and a scalar multiplier after each branch's last conv (Zhang et al.'s Figure 1 and

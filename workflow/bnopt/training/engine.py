@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..nets.models import DEFAULT_INIT, build_model
+from ..nets.models import build_model
 from ..norms import set_noise_step
 from .optim import make_optimizer
 from .problems import Problem, dln_problem, image_problem
@@ -36,7 +36,7 @@ def build_run(spec: dict, device: torch.device) -> tuple[nn.Module, torch.optim.
     its optimizer at a constant lr: the spec's optimizer settings, or the paper's plain
     SGD where it has none."""
     model = build_model(spec["net"], spec["variant"], spec["seed"], spec["model"],
-                        init=spec.get("init", DEFAULT_INIT)).to(device)
+                        init=spec.get("init")).to(device)
     optimizer = make_optimizer(model.parameters(), spec["lr"], spec.get("optimizer"))
     return model, optimizer
 

@@ -124,7 +124,7 @@ class StackedDLN:
         problems = self._problems = [self.problems[r] for r in self.live]
         device, spec = self.device, specs[0]
         self._live_index = torch.tensor(self.live, device=device)  # where step() puts the live runs' losses
-        modules = [build_model("dln", s["variant"], s["seed"], s["model"], init=s.get("init", "glorot_uniform"))
+        modules = [build_model("dln", s["variant"], s["seed"], s["model"], init=s.get("init"))
                    for s in specs]
         self._modules: dict[int, nn.Module] = {}
         states = [m.state_dict() for m in modules]

@@ -31,7 +31,7 @@ import torch
 from tqdm import tqdm
 
 from .. import __version__
-from ..nets.models import DEFAULT_INIT
+from ..nets.models import default_init
 from .checkpoints import (CHECKPOINT_FORMAT, CHECKPOINT_NAME, DIVERGED_NAME, History, checkpoint_steps,
                           load_checkpoint, save_atomic)
 from .engine import make_engine
@@ -248,7 +248,7 @@ def run_columns(spec: dict) -> dict:
     """The columns that name a run in every table it contributes to (``objective``: the
     loss it minimizes, the config's ``loss``, named apart from the tables' loss values)."""
     return {"net": spec["net"], "variant": spec["variant"], "lr": float(spec["lr"]), "seed": int(spec["seed"]),
-            "optimizer": optimizer_token(spec.get("optimizer")), "init": spec.get("init", DEFAULT_INIT),
+            "optimizer": optimizer_token(spec.get("optimizer")), "init": spec.get("init", default_init(spec["net"])),
             "objective": spec_loss(spec), "recipe": spec_recipe(spec)}
 
 

@@ -1,5 +1,6 @@
 """The paper's claims (five, and the learning-rate range its section 3.1 and the blog
-post state) and claim 7 (today's normalizations, beyond the paper), each checked on the
+post state) and, beyond the paper, claims 7 (today's normalizations) and 8 (skip
+connections and Fixup against BatchNorm), each checked on the
 measured tables by an explicit rule, seed by seed and across seeds
 (bnopt.analysis.verdicts: the engine they share).
 
@@ -17,11 +18,12 @@ import pandas as pd
 from ...defaults import DEFAULT_RECIPE, PAPER_TOKEN
 from ..tables import of_recipe, recipes
 from ..verdicts import COLUMNS, NOT_MEASURED, SeedTables
-from . import covariate_shift, faster_training, lp_norms, lr_range, noisy_batchnorm, smoothness, todays_norms
+from . import (covariate_shift, faster_training, lp_norms, lr_range, noisy_batchnorm, skip_connections, smoothness,
+               todays_norms)
 
 # The claims, in the report's order.
 REGISTRY: tuple[ModuleType, ...] = (faster_training, noisy_batchnorm, covariate_shift, smoothness, lp_norms, lr_range,
-                                    todays_norms)
+                                    todays_norms, skip_connections)
 CLAIMS = {claim.NUMBER: claim.STATEMENT for claim in REGISTRY}
 MODERN_NORMS = todays_norms.MODERN_NORMS
 
@@ -40,9 +42,11 @@ def check_claims(training: pd.DataFrame, landscape_steps: pd.DataFrame, ics: pd.
     token in the comparison."""
     tables = dict(training=training, landscape_steps=landscape_steps, ics=ics, moments=moments,
                   activations=activations)
-    rows = []
-    for recipe in recipes(training):
-        split = SeedTables({name: of_recipe(table, recipe) for name, table in tables.items()})
+    rows, splits = [], {}
+    for recipe in recipes(training):  # each recipe's tables, each able to read its siblings' (claim 8)
+        splits[recipe] = SeedTables({name: of_recipe(table, recipe) for name, table in tables.items()}, recipe,
+                                    splits)
+    for recipe, split in splits.items():
         found = [dict(row, statement=c.STATEMENT) for c in REGISTRY for row in c.rows(split)]
         if recipe != DEFAULT_RECIPE:
             found = [dict(row, comparison=f"{row['comparison']} [{recipe}]") for row in found

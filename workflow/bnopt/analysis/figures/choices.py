@@ -52,7 +52,7 @@ def own_init_and_loss(tables: dict[str, pd.DataFrame], config: dict, net: str) -
     """The rows of runs with the net's own initialization and loss, any optimizer (the
     optimizer figures compare optimizers, nothing else)."""
     section = config["nets"][net]
-    init, loss = group_init(section, {}), group_loss(net, section, {})
+    init, loss = group_init(net, section, {}), group_loss(net, section, {})
 
     def mine(table):
         if "init" not in table or table.empty:
