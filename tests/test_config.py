@@ -34,7 +34,7 @@ def validated(config):
     return config
 
 
-@pytest.mark.parametrize("name", ["config/config.yaml", "config/quick.yaml", "config/sweep.yaml",
+@pytest.mark.parametrize("name", ["config/config.yaml", "config/quick.yaml", "config/sweep.yaml", "config/architectures.yaml",
                                   "tests/configs/smoke.yaml"])
 def test_shipped_configs_are_valid(name):
     validated(load(name))
@@ -498,3 +498,34 @@ def test_a_groups_skip_switch_names_its_resnet_runs_and_their_specs():
     smoke["nets"]["vgg"]["runs"][0]["skip"] = False
     with pytest.raises(ConfigError, match=r"nets.vgg.runs\[0\].skip: only the ResNet has skip connections"):
         validated(smoke)
+
+
+@pytest.mark.parametrize("base, overlay", [("config/quick.yaml", "config/architectures.yaml"),
+                                           ("config/config.yaml", "config/architectures-paper.yaml")])
+def test_the_architectures_overlay_adds_the_resnet_and_adam_and_leaves_the_others_alone(base, overlay):
+    """The ResNet's standard, batchnorm and fixup nets with skips and the plain net's
+    standard and batchnorm over 3 seeds at a shared lr with the VGG (claim 8), and both
+    nets under Adam at 2 lrs; every run of the base config keeps its spec and probes."""
+    alone = validated(load(base))
+    both = load(base)
+    update_config(both, load(overlay))
+    both = validated(both)
+    added = set(expand_runs(both)) - set(expand_runs(alone))
+    assert set(expand_runs(alone)) < set(expand_runs(both))
+    for run in expand_runs(alone):
+        assert train_spec(both, run) == train_spec(alone, run)
+        assert probe_settings(both, run) == probe_settings(alone, run)
+    probed = set(probed_runs(both))
+    sgd = [r for r in added if r.net == "resnet" and r.optimizer == "sgd"]
+    vgg_lrs = {r.lr for r in probed if r.net == "vgg" and r.variant == "standard" and r.optimizer == "sgd"}
+    claim_8 = [lr for lr in vgg_lrs
+               if all({0, 1, 2} <= {r.seed for r in probed if (r.net, r.variant, r.lr, r.skip, r.optimizer)
+                                    == ("resnet", v, lr, skip, "sgd")}
+                      for v, skip in (("standard", True), ("batchnorm", True), ("fixup", True)))
+               and {0, 1, 2} <= {r.seed for r in probed if (r.net, r.variant, r.lr) == ("vgg", "standard", lr)}]
+    assert claim_8, "no lr at which claim 8 compares 3 probed seeds of each net"
+    assert {r.variant for r in sgd if not r.skip} == {"standard", "batchnorm"}
+    assert {r.seed for r in sgd if not r.skip} == {0, 1, 2}
+    for net in ("vgg", "resnet"):
+        adam = {(r.variant, r.lr) for r in added if r.net == net and r.optimizer == "adam"}
+        assert {v for v, _ in adam} == {"standard", "batchnorm"} and len({lr for _, lr in adam}) == 2
