@@ -491,8 +491,9 @@ def test_a_groups_skip_switch_names_its_resnet_runs_and_their_specs():
     # the skip switch only where there are skips to remove, and never under fixup
     with_fixup = copy.deepcopy(config)
     with_fixup["nets"]["resnet"]["runs"][-1]["variants"].append("fixup")
-    with pytest.raises(ConfigError, match=r"nets.resnet.runs\[2\].variants: fixup needs the skip connections, "
-                                          r"and nets.resnet.runs\[2\].skip is false"):
+    last = len(with_fixup["nets"]["resnet"]["runs"]) - 1
+    with pytest.raises(ConfigError, match=rf"nets.resnet.runs\[{last}\].variants: fixup needs the skip connections, "
+                                          rf"and nets.resnet.runs\[{last}\].skip is false"):
         check_config(with_fixup)
     smoke = load("tests/configs/smoke.yaml")
     smoke["nets"]["vgg"]["runs"][0]["skip"] = False
@@ -505,7 +506,8 @@ def test_a_groups_skip_switch_names_its_resnet_runs_and_their_specs():
 def test_the_architectures_overlay_adds_the_resnet_and_adam_and_leaves_the_others_alone(base, overlay):
     """The ResNet's standard, batchnorm and fixup nets with skips and the plain net's
     standard and batchnorm over 3 seeds at a shared lr with the VGG (claim 8), and both
-    nets under Adam at 2 lrs; every run of the base config keeps its spec and probes."""
+    nets under Adam at 2 probed lrs and a third trained; every run of the base config
+    keeps its spec and probes."""
     alone = validated(load(base))
     both = load(base)
     update_config(both, load(overlay))
@@ -526,6 +528,9 @@ def test_the_architectures_overlay_adds_the_resnet_and_adam_and_leaves_the_other
     assert claim_8, "no lr at which claim 8 compares 3 probed seeds of each net"
     assert {r.variant for r in sgd if not r.skip} == {"standard", "batchnorm"}
     assert {r.seed for r in sgd if not r.skip} == {0, 1, 2}
-    for net in ("vgg", "resnet"):
+    for net in ("vgg", "resnet"):  # Adam: claims 1 and 4 at 2 probed lrs, claim 6 over a grid of 3
         adam = {(r.variant, r.lr) for r in added if r.net == net and r.optimizer == "adam"}
-        assert {v for v, _ in adam} == {"standard", "batchnorm"} and len({lr for _, lr in adam}) == 2
+        assert {v for v, _ in adam} == {"standard", "batchnorm"} and len({lr for _, lr in adam}) == 3
+        assert len({r.lr for r in probed if r.net == net and r.optimizer == "adam"}) == 2
+    with pytest.raises(ValueError, match="only the ResNet has skip connections to remove, not the VGG"):
+        Run("vgg", "standard", 0.1, 0, skip=False)

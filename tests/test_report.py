@@ -52,7 +52,7 @@ def test_report_renders_in_headless_chromium(smoke_run):
     assert [i["alt"] for i in images] == rendered["title"].tolist()
     assert all(i["ok"] for i in images), [i["alt"] for i in images if not i["ok"]]
     assert claim_rows == len(claims) > 0
-    assert matrix_rows == claims["claim"].nunique() == 7
+    assert matrix_rows == claims["claim"].nunique() == 8
     assert order == sorted(order)
     # The smoke config's two-seed pair (VGG standard/batchnorm at 0.1): a verdict per seed, and
     # the matrix shows each row's k/n (n counts the seeds not moot: in 40 steps the standard
@@ -104,7 +104,11 @@ def test_every_figure_is_drawn_or_skipped_with_a_reason(smoke_run):
     assert "groupnorm" in index.loc["fig05_training_lp_vgg", "caption"]
     assert "Claim 7 in the claims table: vgg lr 0.1, groupnorm vs batchnorm and standard" in \
         index.loc["fig12_landscape_all_vgg", "caption"]
-    assert "optimizer: {momentum: 0.9}" in index.loc["optimizers_vgg", "reason"]
+    # its VGG's Adam pair (lr 0.001) is drawn beside plain SGD at the paper's lr (0.1)
+    assert "batchnorm with adam" in index.loc["optimizers_vgg", "caption"]
+    assert "lr 0.001" in index.loc["optimizers_vgg", "caption"] and "lr 0.1 " in index.loc["optimizers_vgg", "caption"]
+    # claim 8's figure: the ResNet pair beside the VGG's at 0.1
+    assert index.loc["skips_resnet", "status"] == "rendered" and "VGG standard" in index.loc["skips_resnet", "caption"]
     assert "batchnorm with sgd-m0.9" in index.loc["optimizers_dln", "caption"]
     # Its diverged DLN run is drawn and named, not dropped.
     assert "standard at lr 1 (seed 0) diverged at step" in index.loc["curvature_dln", "caption"]

@@ -134,3 +134,74 @@ def test_every_figure_a_group_module_defines_is_in_the_catalogue_once():
     assert len(stems) == len(set(stems))
     assert sorted(stems) == sorted(defined)
     assert all(spec is defined[spec.stem] for spec in figures.CATALOGUE)
+
+
+def test_a_figure_needs_the_net_its_stem_ends_in():
+    assert [figures.spec_net(spec) for spec in (figures.training.FIG01_TRAINING_RESNET,
+                                                figures.landscape.CURVATURE_DLN, figures.ics.FIG03_ICS_VGG,
+                                                figures.architectures.SKIPS_RESNET)] == ["resnet", "dln", "vgg",
+                                                                                         "resnet"]
+
+
+def test_the_optimizer_figure_shows_each_optimizer_at_its_own_lrs_beside_sgd_at_the_papers():
+    from bnopt.analysis.figures.optimizers import _rows_shown
+
+    def runs(optimizer, lrs):
+        return [dict(net="vgg", variant=v, lr=lr, optimizer=optimizer) for v in ("standard", "batchnorm")
+                for lr in lrs]
+
+    # Adam at 1e-3 and 1e-2, SGD at 0.01 ... 1.0: Adam's two rows and SGD's at the paper's 0.1
+    training = pd.DataFrame(runs("sgd", [0.01, 0.03, 0.1, 0.5, 1.0]) + runs("adam", [0.001, 0.01]))
+    assert _rows_shown(training, "vgg", ["standard", "batchnorm"], ["adam"]) == [0.001, 0.01, 0.1]
+    # momentum at the paper's lr itself: that row holds both
+    training = pd.DataFrame(runs("sgd", [0.1, 0.5]) + runs("sgd-m0.9", [0.01, 0.1]))
+    assert _rows_shown(training, "vgg", ["standard", "batchnorm"], ["sgd-m0.9"]) == [0.01, 0.1]
+
+
+def test_the_optimizer_figures_of_a_resnet_leave_its_plain_nets_runs_out(tmp_path):
+    rows = [("sgd", ""), ("adam", "adam"), ("sgd", "noskip"), ("adam", "noskip+adam")]
+    training = pd.DataFrame([dict(net="resnet", variant="batchnorm", lr=0.01, seed=0, optimizer=opt,
+                                  init="he_normal", objective="cross_entropy", recipe=recipe)
+                             for opt, recipe in rows])
+    seen = {}
+
+    def draw(t, config):
+        seen["every"] = sorted(t["training"]["recipe"])
+        raise figures.NoData("spied")
+
+    spec = figures.Spec("spy_resnet", "spy", "", draw, every_optimizer=True)
+    figures.render_all({"training": training}, {"nets": {"resnet": {"model": {}}}}, tmp_path, [spec])
+    assert seen["every"] == ["", "adam"]
+    figures.render_all({"training": training}, {"nets": {"resnet": {"model": {"skip": False}}}}, tmp_path, [spec])
+    assert seen["every"] == ["noskip", "noskip+adam"]
+
+
+def _claim_8_tables():
+    """Training and landscape rows of claim 8's networks at lr 0.01, seeds 0-2."""
+    arms = [("vgg", "standard", "", 5.0), ("vgg", "batchnorm", "", 1.0), ("resnet", "standard", "", 2.0),
+            ("resnet", "batchnorm", "", 0.5), ("resnet", "fixup", "", 1.5), ("resnet", "standard", "noskip", 9.0)]
+    training, steps = [], []
+    for net, variant, recipe, beta in arms:
+        for seed in range(3):
+            run = dict(net=net, variant=variant, lr=0.01, seed=seed, recipe=recipe, optimizer="sgd")
+            training += [dict(run, step=s, accuracy=min(1.0, 0.1 + s / 50), loss=1.0) for s in range(60)]
+            steps += [dict(run, step=s, effective_beta=beta * (1 + seed), grad_change_min=0.0,
+                           grad_change_max=beta, loss_min=1.0, loss_max=1.0 + beta) for s in range(0, 60, 10)]
+    runs = pd.DataFrame([dict(net=n, variant=v, lr=0.01, seed=s, diverged=False, diverged_step=None)
+                         for n, v, _, _ in arms for s in range(3)])
+    return {"training": pd.DataFrame(training), "landscape_steps": pd.DataFrame(steps), "runs": runs}
+
+
+def test_claim_8s_figure_draws_every_net_and_says_their_numbers(tmp_path):
+    tables = _claim_8_tables()
+    config = {"nets": {"vgg": {}, "resnet": {"model": {}}}}
+    (entry,) = figures.render_all(tables, config, tmp_path, [figures.architectures.SKIPS_RESNET])
+    assert isinstance(entry, figures.Rendered), entry
+    assert "RESNET standard (no skips) final smoothed accuracy" in entry.caption
+    assert "VGG standard final smoothed accuracy 1, effective beta 10" in entry.caption  # median of 5, 10, 15
+    assert "Dotted: the same ResNet without its skip connections." in entry.caption
+    assert (tmp_path / "skips_resnet.png").stat().st_size > 0
+    # without the VGG's probes there is nothing to compare the ResNet with
+    no_vgg = dict(tables, landscape_steps=tables["landscape_steps"].query("net == 'resnet'"))
+    (entry,) = figures.render_all(no_vgg, config, tmp_path, [figures.architectures.SKIPS_RESNET])
+    assert isinstance(entry, figures.Skipped) and "the standard VGG" in entry.reason

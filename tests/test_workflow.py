@@ -29,7 +29,7 @@ def test_smoke_dag_trains_every_run(smoke_run):
     from bnopt.jobs import train_stacks
     from bnopt.runs import expand_runs
 
-    assert len(manifests) == len(expand_runs(config)) == 24
+    assert len(manifests) == len(expand_runs(config)) == 28
     # Every DLN run trained in a stack (a run group's seeds and lrs of one variant and recipe; here of one or
     # two runs: two seeds of one lr, or the lr sweep's two new lrs of one seed).
     stacks = {run.path: stack for stack in train_stacks(config) for run in stack.runs}
@@ -94,21 +94,28 @@ def test_smoke_dag_aggregates_tidy_tables_and_checks_the_claims(smoke_run):
     tables = workdir / "results" / "tables"
     runs = pd.read_parquet(tables / "runs.parquet")
     # The run at lr 1 diverges on purpose; the sweep's standard network diverges at its largest lr, 4e-4.
-    assert len(runs) == 24 and runs["diverged"].sum() == 2
+    assert len(runs) == 28 and runs["diverged"].sum() == 2
     assert set(runs.loc[runs["diverged"], "lr"]) == {1.0, 4e-4}
     for name in ("training", "evals", "landscape", "landscape_steps", "ics", "activations", "moments",
                  "curvature"):
         table = pd.read_parquet(tables / f"{name}.parquet")
         assert {"net", "variant", "lr", "seed", "step"} <= set(table.columns), name
         # Every run, even the diverged one; the probe tables lack the sweep's four unprobed runs.
-        expected = 24 if name in ("training", "evals") else 20
+        expected = 28 if name in ("training", "evals") else 24
         assert len(table.groupby(["net", "variant", "lr", "seed", "recipe"])) == expected, name
     from bnopt.analysis.tables import read_csv
 
     claims = read_csv(tables / "claims.csv")
-    assert set(claims["claim"]) == {1, 2, 3, 4, 5, 6, 7}
+    assert set(claims["claim"]) == {1, 2, 3, 4, 5, 6, 7, 8}
+    # The ResNet pair gets the claims the VGG gets (claim 2's noisy BN aside) and claim 8 (against the VGG).
+    assert set(claims.loc[claims["net"] == "resnet", "claim"]) == {1, 3, 4, 5, 6, 7, 8}
+    assert {"standard ResNet vs VGG standard", "standard ResNet vs VGG batchnorm"} <= set(
+        claims.loc[claims["claim"] == 8, "comparison"])
+    # The Adam pair too, in rows of its own.
+    adam = claims[claims["optimizer"] == "adam"]
+    assert {1, 4} <= set(adam["claim"]) and adam["comparison"].str.endswith("[adam]").all()
     # Claim 7 for each of today's normalizations run beside standard and batchnorm.
-    assert set(claims.loc[claims["claim"] == 7, "comparison"]) == {
+    assert set(claims.loc[(claims["claim"] == 7) & claims["net"].isin(["vgg", "dln"]), "comparison"]) == {
         f"{v} vs batchnorm and standard" for v in ("groupnorm", "weightnorm", "layernorm")}
     # The momentum runs are compared among themselves, in rows of their own.
     momentum = claims[claims["optimizer"] == "sgd-m0.9"]
@@ -121,7 +128,8 @@ def test_smoke_dag_aggregates_tidy_tables_and_checks_the_claims(smoke_run):
     assert set(card["recipe"]) == {""}  # the smoke DLN is not the paper's setting's lr: no other recipe's rows
     steps = pd.read_parquet(tables / "landscape_steps.parquet")
     measured = steps.groupby("optimizer")["update_effective_beta"].apply(lambda b: np.isfinite(b).all())
-    assert measured.to_dict() == {"sgd": False, "sgd-m0.9": True}  # along the update: the momentum runs only
+    # along the update: the momentum runs only (the smoke config's Adam pair does not ask for it)
+    assert measured.to_dict() == {"adam": False, "sgd": False, "sgd-m0.9": True}
     assert (steps.loc[steps["optimizer"] == "sgd-m0.9", "update_cosine"].abs() <= 1 + 1e-9).all()
     # The DLN sweep (2.5e-5, 1e-4, 4e-4) measures claim 6.
     claim_6 = claims[(claims["claim"] == 6) & (claims["net"] == "dln")].iloc[0]
@@ -362,7 +370,7 @@ def test_probe_costs_are_reported_per_point(smoke_run):
                            "--logs", str(workdir / "logs")], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     summary = {line.split(":")[0]: line for line in done.stdout.splitlines() if " a probe point costs " in line}
-    assert set(summary) == {"vgg", "dln"}
+    assert set(summary) == {"vgg", "dln", "resnet"}
     steps = float(re.search(r"costs ([\d.]+) training steps", summary["vgg"]).group(1))
     assert steps > 0
     assert "Hessian-vector products" in summary["dln"]

@@ -40,6 +40,8 @@ class Run:
     skip: bool = True  # the ResNet's skip connections (False: the plain net of the same depth)
 
     def __post_init__(self):
+        if not self.skip and self.net != "resnet":
+            raise ValueError(f"only the ResNet has skip connections to remove, not the {self.net.upper()}")
         if not self.init:
             object.__setattr__(self, "init", default_init(self.net))
         if not self.loss:

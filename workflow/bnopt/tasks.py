@@ -10,12 +10,13 @@ from __future__ import annotations
 
 CLASSIFIERS = ("vgg", "resnet")  # cross-entropy on an image dataset (nets.<net>.dataset)
 REGRESSORS = ("dln",)  # a loss on data drawn from the run's seed
+NETS = CLASSIFIERS + REGRESSORS
 
 
 def is_classifier(net: str) -> bool:
     """Whether `net` is an image classifier (scored by accuracy), not a regression."""
-    if net not in CLASSIFIERS + REGRESSORS:
-        raise ValueError(f"unknown network {net!r}; choose one of {', '.join(CLASSIFIERS + REGRESSORS)}")
+    if net not in NETS:
+        raise ValueError(f"unknown network {net!r}; choose one of {', '.join(NETS)}")
     return net in CLASSIFIERS
 
 

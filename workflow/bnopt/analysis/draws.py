@@ -42,7 +42,7 @@ ROUGH = 1e13
 ROUGH_ID = "10-std-beta-early"
 PAPER_LR = 1e-6
 INIT_WORDS = {"glorot_uniform": "Glorot uniform", "glorot_normal": "Glorot normal",
-              "glorot_truncated_normal": "TF1 truncated normal"}
+              "glorot_truncated_normal": "TF1 truncated normal", "he_normal": "He normal"}
 LOSS_WORDS = {"sum": "sum", "half_sum": "1/2 sum"}
 
 

@@ -125,6 +125,7 @@ class SeedView(dict):
             table = self[source].iloc[0:0]
         return runs_at(table, arm.net, arm.variant, lr)
 
+
 class SeedTables:
     """The measured tables of one recipe (`recipe`, its token) split by seed once (the
     activations table is millions of rows): `of(seed)` gives every table restricted to

@@ -23,9 +23,9 @@ from .against_batchnorm import ACCURACY_SLACK, trains_like_batchnorm
 
 NUMBER = 8
 STATEMENT = ("Beyond the paper: skip connections smooth the landscape like BatchNorm: the standard ResNet's effective "
-             "beta and gradient change are below the standard VGG's and as low as the BatchNorm VGG's, its skips "
-             "make it smoother than the plain net of its depth, and Fixup (no normalization) trains like the "
-             "BatchNorm ResNet (the paper's footnote 4, tested).")
+             "beta and gradient change are below the standard VGG's, its effective beta as low as the BatchNorm "
+             "VGG's, its skips make it smoother than the plain net of its depth, and Fixup (no normalization) "
+             "trains like the BatchNorm ResNet (the paper's footnote 4, tested).")
 NEEDS = "nets.resnet runs of standard beside VGG standard and batchnorm at one lr, probed (config/architectures.yaml)"
 SMOOTHNESS = ("effective beta", "gradient-change range")
 RESNET, VGG = "resnet", "vgg"
@@ -69,6 +69,9 @@ def _smoother(lr: float, mine: Arm, other: Arm, below: bool, split: SeedTables) 
                 f"the {_name(other)}'s")
     else:
         rule = f"medians over probe steps: the {_name(mine)}'s effective beta is at most the {_name(other)}'s"
+    if other.net != mine.net:  # what differs beside the architecture
+        rule += (" (each net under its own config: its init, He-normal for the ResNet and the paper's Glorot for "
+                 "the VGG, its schedule and its probe steps)")
 
     def judge(t):
         a, b = (t.runs(arm, "landscape_steps", lr) for arm in (mine, other))

@@ -4,8 +4,8 @@ the paper claims, what this run shows, in numbers).
 
 One module per group of figures, as the paper groups them: :mod:`.training`,
 :mod:`.distributions`, :mod:`.ics`, :mod:`.landscape` (with the curvature),
-:mod:`.sensitivity`, and beyond the paper :mod:`.surfaces`, :mod:`.optimizers` and
-:mod:`.typical`. Each holds its plotting functions (tables in, a matplotlib Figure
+:mod:`.sensitivity`, and beyond the paper :mod:`.surfaces`, :mod:`.optimizers`,
+:mod:`.typical` and :mod:`.architectures` (claim 8: the ResNet's skips against BN). Each holds its plotting functions (tables in, a matplotlib Figure
 out: restyling never recomputes anything) and its catalogue entries (:class:`Spec`).
 Adding a figure is one entry in its group's module and one line in CATALOGUE below.
 What they share is in :mod:`.style` (colours, saving, seeds pooled into a band) and
@@ -27,8 +27,10 @@ matplotlib.use("Agg")  # before any module of the package imports pyplot
 import pandas as pd  # noqa: E402
 
 from ...runs import own_recipe  # noqa: E402
+from ...tasks import NETS  # noqa: E402
 from ..tables import of_recipe  # noqa: E402
-from . import distributions, ics, landscape, optimizers, sensitivity, surfaces, training, typical  # noqa: E402
+from . import (architectures, distributions, ics, landscape, optimizers, sensitivity, surfaces, training,  # noqa: E402
+               typical)
 from .choices import Spec, own_init_and_loss  # noqa: E402
 from .style import NoData, save  # noqa: E402
 
@@ -62,6 +64,16 @@ CATALOGUE: list[Spec] = [
     typical.TYPICAL_DLN,
     landscape.CURVATURE_VGG,
     landscape.CURVATURE_DLN,
+    # beyond the paper: the ResNet (issue 22), and claim 8's figure
+    training.FIG01_TRAINING_RESNET,
+    ics.FIG03_ICS_RESNET,
+    landscape.FIG04_LANDSCAPE_RESNET,
+    architectures.SKIPS_RESNET,
+    surfaces.SURFACE_RESNET,
+    surfaces.SURFACE_VARIANTS_RESNET,
+    surfaces.INTERPOLATION_RESNET,
+    landscape.CURVATURE_RESNET,
+    optimizers.OPTIMIZERS_RESNET,
 ]
 
 
@@ -118,8 +130,14 @@ def _render_share(indices: list[int]) -> list[Rendered | Skipped]:
     return [_render(catalogue[i], tables, config, folder) for i in indices]
 
 
+def spec_net(spec: Spec) -> str:
+    """The net a figure needs: its stem's last part (``fig04_landscape_resnet``)."""
+    net = spec.stem.rsplit("_", 1)[-1]
+    return net if net in NETS else "vgg"
+
+
 def _render(spec: Spec, tables: dict[str, pd.DataFrame], config: dict, folder: str | Path) -> Rendered | Skipped:
-    net = "dln" if spec.stem.endswith("_dln") else "vgg"
+    net = spec_net(spec)
     if net not in config["nets"]:
         return Skipped(spec.stem, spec.title, f"this config has no {net} runs (nets.{net} is absent)")
     if spec.every_recipe:

@@ -11,7 +11,8 @@ from typing import Callable
 
 import pandas as pd
 
-from ...runs import group_init, group_loss
+from ...defaults import NO_SKIP
+from ...runs import group_init, group_loss, group_skip
 from ..claims import MODERN_NORMS
 from ..measures import lrs_with
 from .style import SEED_BAND, VARIANT_ORDER, NoData, at_lrs, variants_in
@@ -20,9 +21,11 @@ from .style import SEED_BAND, VARIANT_ORDER, NoData, at_lrs, variants_in
 # config names its own layers; the paper's figures pick from that list by position.
 PAPER_ACTIVATION_LAYERS = {"vgg": (2, 3, 9, 11, 13), "dln": (1, 11, 24)}
 # Fig. 3's layers, as a fraction of the depth (VGG-16 #5, #10 of 16; DLN #9, #17 of 25).
-PAPER_ICS_DEPTHS = {"vgg": (5 / 16, 10 / 16), "dln": (9 / 25, 17 / 25)}
-# The learning rates each figure of the paper shows, in order of preference.
-PAPER_LRS = {"vgg": (0.1, 0.5, 0.01), "dln": (1e-6, 1e-7)}
+# The ResNet (beyond the paper) at the VGG's relative depths.
+PAPER_ICS_DEPTHS = {"vgg": (5 / 16, 10 / 16), "dln": (9 / 25, 17 / 25), "resnet": (5 / 16, 10 / 16)}
+# The learning rates each figure of the paper shows, in order of preference (the ResNet,
+# beyond the paper, trained like the VGG: the VGG's).
+PAPER_LRS = {"vgg": (0.1, 0.5, 0.01), "dln": (1e-6, 1e-7), "resnet": (0.1, 0.5, 0.01)}
 LP_VARIANTS = ["l1", "l2", "linf"]
 # Every normalization but batchnorm's family: the paper's l_p ones and, beyond it, today's (claim 7).
 OTHER_NORMS = [*LP_VARIANTS, *MODERN_NORMS]
@@ -49,15 +52,20 @@ class Spec:
 
 
 def own_init_and_loss(tables: dict[str, pd.DataFrame], config: dict, net: str) -> dict[str, pd.DataFrame]:
-    """The rows of runs with the net's own initialization and loss, any optimizer (the
-    optimizer figures compare optimizers, nothing else)."""
+    """The rows of runs with the net's own initialization, loss and skips, any optimizer
+    (the optimizer figures compare optimizers, nothing else)."""
     section = config["nets"][net]
     init, loss = group_init(net, section, {}), group_loss(net, section, {})
+    plain = not group_skip(net, section, {})
 
     def mine(table):
         if "init" not in table or table.empty:
             return table
-        return table[(table["init"] == init) & ((table["net"] != net) | (table["objective"] == loss))]
+        keep = (table["init"] == init) & ((table["net"] != net) | (table["objective"] == loss))
+        if "recipe" in table:
+            without_skips = table["recipe"].astype(str).str.split("+").map(lambda parts: NO_SKIP in parts)
+            keep &= without_skips == plain
+        return table[keep]
 
     return {name: mine(t) for name, t in tables.items()}
 

@@ -69,3 +69,7 @@ FIG03_ICS_DLN = Spec(
     "fig03_ics_dln", "Fig. 3: internal covariate shift, deep linear network",
     "Paper: in the DLN, BN's ICS is far larger: ||G - G'|| large and cos(G, G') near 0, while the "
     "standard network's G' is almost G.", _fig3("dln", PAPER_LRS["dln"]))
+FIG03_ICS_RESNET = Spec(
+    "fig03_ics_resnet", "Beyond the paper: internal covariate shift, ResNet",
+    "Not in the paper: Fig. 3 asked of a CIFAR ResNet (layers numbered conv by conv, the classifier last).",
+    _fig3("resnet", PAPER_LRS["resnet"][::2]))

@@ -219,3 +219,11 @@ CURVATURE_VGG = Spec(
 CURVATURE_DLN = Spec(
     "curvature_dln", "Beyond the paper: DLN top Hessian eigenvalue",
     "Not in the paper: the top Hessian eigenvalue with 2/lr dashed, as for VGG.", _curvature("dln"))
+FIG04_LANDSCAPE_RESNET = Spec(
+    "fig04_landscape_resnet", "Beyond the paper: ResNet loss landscape, standard vs BN vs Fixup",
+    "Not in the paper: Fig. 4 asked of a CIFAR ResNet, with Fixup (no normalization) beside BN: do skip "
+    "connections alone give the smoothness the paper credits to BN (claim 8)?",
+    _landscape("resnet", ["standard", "batchnorm", "fixup"], 4, 8))
+CURVATURE_RESNET = Spec(
+    "curvature_resnet", "Beyond the paper: ResNet top Hessian eigenvalue",
+    "Not in the paper: the top Hessian eigenvalue with 2/lr dashed, as for VGG.", _curvature("resnet"))

@@ -1,6 +1,8 @@
 """Beyond the paper: the same networks under another optimizer (SGD with momentum in
-config/extensions.yaml). Does BN still train faster, and is its landscape still
-smoother, along the gradient and along the step the optimizer takes?"""
+config/extensions.yaml, Adam in config/architectures.yaml). Does BN still train faster,
+and is its landscape still smoother, along the gradient and along the step the
+optimizer takes? Each optimizer at its own learning rates (Adam's are not SGD's), the
+paper's SGD at the paper's lr beside them."""
 
 from __future__ import annotations
 
@@ -8,11 +10,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from ...tasks import is_classifier, metric_of
 from ...training.optim import PAPER_TOKEN
 from .. import measures
 from ..measures import fmt
 from ..tables import of_optimizer, optimizers
-from .choices import Spec
+from .choices import PAPER_LRS, Spec
 from .style import PALETTE, NoData, across_seeds, apply_theme, at_lrs, legend, smooth, variants_in
 
 OPTIMIZER_STYLES = ["-", "--", ":", "-."]  # the paper's SGD solid, then each other optimizer in turn
@@ -23,13 +26,14 @@ def optimizer_comparison(training: pd.DataFrame, steps: pd.DataFrame, net: str, 
     """Beyond the paper: the same variants under each optimizer, one row per lr. Left:
     the training curve (VGG smoothed accuracy, DLN loss); middle: the effective beta
     along the gradient (the paper's direction); right: along the update each optimizer
-    took (where measured). Colour = variant, line style = optimizer; medians over seeds."""
+    took (where measured). Colour = variant, line style = optimizer (every optimizer
+    that ran at a row's lr); medians over seeds."""
     apply_theme()
     update = ("update_effective_beta" in steps
               and np.isfinite(steps.loc[steps["net"] == net, "update_effective_beta"].astype(float)).any())
     columns = 3 if update else 2
     fig, axes = plt.subplots(len(lrs), columns, figsize=(4.5 * columns, 3.5 * len(lrs)), squeeze=False)
-    metric = "accuracy" if net == "vgg" else "loss"
+    metric = metric_of(net)
     for row, lr in zip(axes, lrs):
         train = at_lrs(training[training["net"] == net], [lr])
         probed = at_lrs(steps[steps["net"] == net], [lr]) if len(steps) else steps
@@ -51,7 +55,7 @@ def optimizer_comparison(training: pd.DataFrame, steps: pd.DataFrame, net: str, 
                         beta = across_seeds(mine, "step", column)
                         ax.plot(beta.index, beta["median"], style, color=PALETTE[variant], marker=".", lw=1.2)
         row[0].set_ylabel(f"training {metric} (smoothed)")
-        if net == "dln":
+        if not is_classifier(net):
             row[0].set_yscale("log")
         row[0].set_title(f"{net.upper()}, lr = {lr:g}")
         for ax, title in zip(row[1:], ["effective beta along -grad (the paper's)", "effective beta along the update"]):
@@ -71,7 +75,7 @@ def _lrs_of(training: pd.DataFrame, net: str, variants: list[str], token: str) -
 
 
 def _optimizer_summary(t: dict, net: str, lr: float, variants: list[str], tokens: list[str]) -> str:
-    metric = "accuracy" if net == "vgg" else "loss"
+    metric = metric_of(net)
     parts = []
     for token in tokens:
         training, steps = (of_optimizer(t[name], token) for name in ("training", "landscape_steps"))
@@ -94,11 +98,29 @@ def _optimizer_summary(t: dict, net: str, lr: float, variants: list[str], tokens
     claims_rows = t.get("claims")
     verdicts = ""
     if claims_rows is not None and "optimizer" in claims_rows:
+        # the rows of the recipes this figure draws (not the ResNet's plain net's, say)
+        drawn = set(t["training"].loc[t["training"]["net"] == net, "recipe"].astype(str)) if "recipe" in t["training"] \
+            else {""}
+        recipe = claims_rows["recipe"].astype(object).where(claims_rows["recipe"].notna(), "").astype(str) \
+            if "recipe" in claims_rows else pd.Series("", index=claims_rows.index)
         mine = claims_rows[(claims_rows["net"] == net) & (claims_rows["optimizer"].isin(tokens[1:]))
-                           & np.isclose(claims_rows["lr"].astype(float), lr)]
+                           & recipe.isin(drawn) & np.isclose(claims_rows["lr"].astype(float), lr)]
         verdicts = "".join(f" Claim {int(r.claim)} ({r.comparison}): {r.verdict}"
                            + (f" ({r.holds_in})" if r.n else "") + "." for r in mine.itertuples())
     return (f" This run, lr {lr:g} (medians over seeds and probe steps): " + "; ".join(parts) + "." + verdicts)
+
+
+def _rows_shown(training: pd.DataFrame, net: str, variants: list[str], others: list[str]) -> list[float]:
+    """The figure's rows: every lr of the other optimizers (each at its own: Adam's lrs
+    are not SGD's), and the paper's SGD at the paper's lr (else its first) beside them;
+    where two optimizers share an lr, both are drawn in that row."""
+    theirs = {lr for token in others for lr in _lrs_of(training, net, variants, token)}
+    sgd = _lrs_of(training, net, variants, PAPER_TOKEN)
+    paper = [lr for lr in PAPER_LRS.get(net, ()) if any(np.isclose(lr, s) for s in sgd)]
+    reference = paper[:1] or sgd[:1]
+    if any(np.isclose(lr, r) for lr in theirs for r in reference):
+        reference = []
+    return sorted(theirs | set(reference))
 
 
 def _optimizers(net):
@@ -110,24 +132,24 @@ def _optimizers(net):
         if not others:
             raise NoData(f"needs {net} runs of standard and batchnorm with an optimizer other than the "
                          "paper's SGD: add a run group with optimizer: {momentum: 0.9} "
-                         "(config/extensions.yaml)")
-        shared = [lr for lr in _lrs_of(training, net, variants, others[0])
-                  if all(lr in _lrs_of(training, net, variants, tok) for tok in [PAPER_TOKEN, *others])]
-        if not shared:
-            raise NoData(f"needs {net} runs of standard and batchnorm under the paper's SGD and under "
-                         f"{others[0]} at one common learning rate")
+                         "(config/extensions.yaml) or {name: adam} (config/architectures.yaml)")
+        rows = _rows_shown(training, net, variants, others)
         shown = [PAPER_TOKEN, *others]
-        fig = optimizer_comparison(t["training"], t["landscape_steps"], net, shared, variants, shown)
-        return fig, "".join(_optimizer_summary(t, net, lr, variants, shown) for lr in shared)
+        fig = optimizer_comparison(t["training"], t["landscape_steps"], net, rows, variants, shown)
+        return fig, "".join(_optimizer_summary(t, net, lr, variants, shown) for lr in rows)
     return draw
 
 
 OPTIMIZERS_VGG = Spec(
-    "optimizers_vgg", "Beyond the paper: VGG under SGD with momentum",
+    "optimizers_vgg", "Beyond the paper: VGG under other optimizers",
     "Not in the paper: it trains with plain SGD; here the same networks trained with another optimizer "
-    "(momentum 0.9 in config/extensions.yaml). Does BN still train faster, and is its landscape still "
-    "smoother, along the gradient and along the step the optimizer actually takes?", _optimizers("vgg"),
-    every_optimizer=True)
+    "(momentum 0.9 in config/extensions.yaml, Adam in config/architectures.yaml), each at its own lrs beside "
+    "plain SGD at the paper's. Does BN still train faster, and is its landscape still smoother, along the "
+    "gradient and along the step the optimizer actually takes?", _optimizers("vgg"), every_optimizer=True)
 OPTIMIZERS_DLN = Spec(
-    "optimizers_dln", "Beyond the paper: DLN under SGD with momentum",
+    "optimizers_dln", "Beyond the paper: DLN under other optimizers",
     "Not in the paper: the DLN under another optimizer, as for VGG.", _optimizers("dln"), every_optimizer=True)
+OPTIMIZERS_RESNET = Spec(
+    "optimizers_resnet", "Beyond the paper: ResNet under other optimizers",
+    "Not in the paper: the ResNet under another optimizer (Adam in config/architectures.yaml), as for VGG.",
+    _optimizers("resnet"), every_optimizer=True)

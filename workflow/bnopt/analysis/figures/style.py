@@ -12,9 +12,11 @@ import pandas as pd
 import seaborn as sns
 
 VARIANT_ORDER = ["standard", "batchnorm", "noisy_batchnorm", "noisy_standard", "l1", "l2", "linf", "layernorm",
-                 "groupnorm", "weightnorm"]
-# colorblind's ten colours, but its tenth (light blue) reads as standard's blue: weight norm is black.
-PALETTE = dict(zip(VARIANT_ORDER, [*sns.color_palette("colorblind", len(VARIANT_ORDER) - 1), (0.0, 0.0, 0.0)]))
+                 "groupnorm", "weightnorm", "fixup"]
+# colorblind's ten colours, but its tenth (light blue) reads as standard's blue: weight norm is
+# black, and the ResNet's Fixup (no normalization) a teal of its own.
+PALETTE = dict(zip(VARIANT_ORDER, [*sns.color_palette("colorblind", len(VARIANT_ORDER) - 2), (0.0, 0.0, 0.0),
+                                   (0.0, 0.55, 0.55)]))
 SMOOTHING = 0.02  # rolling window for per-step curves, as a fraction of the run's steps
 
 
@@ -86,10 +88,10 @@ def across_seeds(frame: pd.DataFrame, x: str, column: str) -> pd.DataFrame:
     return pd.DataFrame(dict(median=grouped.median(), low=grouped.min(), high=grouped.max(), seeds=grouped.size()))
 
 
-def median_and_band(ax, summary: pd.DataFrame, colour, label=None, marker=None, band=True) -> None:
+def median_and_band(ax, summary: pd.DataFrame, colour, label=None, marker=None, band=True, linestyle="-") -> None:
     """The across-seed median as a line; the seeds' range as a band where there are
     two or more seeds (one seed draws as a plain line)."""
-    ax.plot(summary.index, summary["median"], color=colour, label=label, lw=1.4, marker=marker)
+    ax.plot(summary.index, summary["median"], color=colour, label=label, lw=1.4, marker=marker, ls=linestyle)
     several = summary["seeds"] > 1
     if band and several.any():
         ax.fill_between(summary.index, summary["low"].where(several), summary["high"].where(several), color=colour,

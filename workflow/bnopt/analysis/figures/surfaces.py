@@ -14,6 +14,11 @@ from .choices import PAPER_LRS, Spec, diverged_runs, lrs_for, need
 from .style import PALETTE, NoData, apply_theme, at_lrs, legend, require, variants_in
 
 SURFACE_CMAP = "viridis"
+# Filter normalization scales a direction's filter to the weight's: Fixup's zero-initialized
+# layers (each branch's last conv, the classifier) get a zero direction at step 0.
+FIXUP_AT_START = (" At step 0 Fixup's zero-initialized layers (each residual branch's last conv and the "
+                  "classifier) are not moved by the filter-normalized directions: its surface there moves the "
+                  "other layers only.")
 
 
 def surfaces_at(surface: pd.DataFrame, net: str, lr: float, step: int, seed: int | None = None) -> pd.DataFrame:
@@ -232,7 +237,8 @@ def _surface_variants(net):
         radius = config["nets"][net]["surface"]["radius"]
         return fig, (note + f" This run: lr {lr:g}, step {step}, seed {seed}."
                      + _rises_said(surface_rises(table, net, lr, step, radius), radius)
-                     + _no_surface(t, config, net, lr, seed, set(at["variant"].unique())))
+                     + _no_surface(t, config, net, lr, seed, set(at["variant"].unique()))
+                     + (FIXUP_AT_START if step == 0 and "fixup" in set(at["variant"]) else ""))
     return draw
 
 
@@ -274,3 +280,14 @@ INTERPOLATION_VGG = Spec(
 INTERPOLATION_DLN = Spec(
     "interpolation_dln", "Beyond the paper: DLN loss from the initial to the trained weights",
     "Not in the paper: the 1D line, as for VGG.", _interpolation("dln"))
+SURFACE_RESNET = Spec(
+    "surface_resnet", "Beyond the paper: ResNet loss surface, standard vs BN",
+    "Not in the paper: the blog post's picture, as for VGG, of a CIFAR ResNet (Li et al. 2018 drew theirs "
+    "with and without skip connections).", _surfaces("resnet"))
+INTERPOLATION_RESNET = Spec(
+    "interpolation_resnet", "Beyond the paper: ResNet loss from the initial to the trained weights",
+    "Not in the paper: the 1D line, as for VGG.", _interpolation("resnet"))
+SURFACE_VARIANTS_RESNET = Spec(
+    "surface_variants_resnet", "Beyond the paper: ResNet loss surfaces of every variant",
+    "Not in the paper: every ResNet variant's surface at one lr (Fixup's among them), one colour scale.",
+    _surface_variants("resnet"))

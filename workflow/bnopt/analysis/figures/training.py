@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from ...tasks import is_classifier, metric_of
 from .. import measures
 from ..measures import fmt
 from .choices import (OTHER_NORMS, PAPER_LRS, TODAYS, Spec, claim_verdicts, diverged_note, lrs_for, need, per_lr,
@@ -31,8 +32,9 @@ def training_curves(training: pd.DataFrame, evals: pd.DataFrame, net: str = "vgg
     train = require(train[train["variant"].isin(variants_in(train, variants))], f"{net} training runs")
     test = evals[evals["net"] == net]
     lrs = sorted(train["lr"].unique())
-    metric = "accuracy" if net == "vgg" else "loss"
-    columns = 2 if net == "vgg" else 1
+    classifier = is_classifier(net)
+    metric = metric_of(net)
+    columns = 2 if classifier else 1
     fig, axes = plt.subplots(columns, len(lrs), figsize=(4.2 * len(lrs), 3.4 * columns), squeeze=False)
     for j, lr in enumerate(lrs):
         ax, kept, cut = axes[0, j], [], False
@@ -51,12 +53,12 @@ def training_curves(training: pd.DataFrame, evals: pd.DataFrame, net: str = "vgg
                 else:
                     kept.append(run["smoothed"].to_numpy())
             median_and_band(ax, across_seeds(pd.concat(smoothed), "step", "smoothed"), PALETTE[variant], variant)
-            if net == "vgg":
+            if classifier:
                 t = test[(test["lr"] == lr) & (test["variant"] == variant)]
                 median_and_band(axes[1, j], across_seeds(t, "step", "test_accuracy"), PALETTE[variant], marker=".")
         ax.set_title(f"{net.upper()}, lr = {lr:g}")
-        ax.set_ylabel("training accuracy" if net == "vgg" else "training loss")
-        if net == "dln":
+        ax.set_ylabel(f"training {metric}")
+        if not classifier:
             ax.set_yscale("log")
             if cut and clip_to_trained(ax, kept):
                 mark_cut_off(ax, "black")
@@ -70,13 +72,13 @@ def training_curves(training: pd.DataFrame, evals: pd.DataFrame, net: str = "vgg
 
 
 def _training_summary(t: dict, net: str, lrs: list[float], variants: list[str]) -> str:
-    """What this run shows: per lr and variant, when VGG reaches the target accuracy
-    and its final test accuracy; the DLN's final loss."""
+    """What this run shows: per lr and variant, when an image classifier reaches the
+    target accuracy and its final test accuracy; the DLN's final loss."""
     def describe(variant, lr):
         run = measures.runs_at(t["training"], net, variant, lr)
         if run.empty:
             return None
-        if net != "vgg":
+        if not is_classifier(net):
             return f"{variant} final loss {fmt(measures.final_value(run, 'loss'))}"
         test = measures.runs_at(t["evals"], net, variant, lr).sort_values("step")
         accuracy = float(test.groupby("seed")["test_accuracy"].last().median()) if len(test) else math.nan
@@ -87,14 +89,17 @@ def _training_summary(t: dict, net: str, lrs: list[float], variants: list[str]) 
     return " This run: " + per_lr(lrs, variants, describe)
 
 
-def _curves(variants: list[str], preferred: tuple[float, ...], count: int | None = None):
-    """Fig. 1 / 2: VGG's training curves of `variants` at the paper's lrs (`preferred`)."""
+def _curves(variants: list[str], preferred: tuple[float, ...] | None, count: int | None = None, net: str = "vgg",
+            optional: tuple[str, ...] = (), claim: int | None = None):
+    """Fig. 1 / 2: an image net's training curves of `variants` (and of `optional` ones
+    where the config runs them) at the paper's lrs (`preferred`; None: every lr they share)."""
     def draw(t, config):
-        need(t["training"], "vgg", variants, "runs")
-        lrs, note = lrs_for(t["training"], "vgg", variants, preferred, count)
-        fig = training_curves(t["training"], t["evals"], "vgg", variants, lrs)
-        return fig, (note + _training_summary(t, "vgg", lrs, variants)
-                     + seeds_note(t["training"], "vgg", lrs, variants) + diverged_note(t["runs"], "vgg", lrs, variants))
+        need(t["training"], net, variants, "runs")
+        lrs, note = lrs_for(t["training"], net, variants, preferred, count)
+        shown = variants_in(t["training"][t["training"]["net"] == net], [*variants, *optional])
+        fig = training_curves(t["training"], t["evals"], net, shown, lrs)
+        return fig, (note + _training_summary(t, net, lrs, shown) + (claim_verdicts(t.get("claims"), claim, net) if claim else "")
+                     + seeds_note(t["training"], net, lrs, shown) + diverged_note(t["runs"], net, lrs, shown))
     return draw
 
 
@@ -130,3 +135,8 @@ FIG05_TRAINING_LP_VGG = Spec(
 FIG05_TRAINING_LP_DLN = Spec(
     "fig05_training_lp_dln", "Fig. 5: DLN training with l_p (and today's) normalizations",
     "Paper: in the DLN too, the l_p normalizations train about as well as BN." + TODAYS, _fig5("dln"))
+FIG01_TRAINING_RESNET = Spec(
+    "fig01_training_resnet", "Beyond the paper: ResNet training, standard vs BN vs Fixup",
+    "Not in the paper: it left ResNets out (its footnote 4). Fig. 1 asked of a CIFAR ResNet, with Fixup (no "
+    "normalization, its residual branches starting at zero) beside BN.",
+    _curves(["standard", "batchnorm"], None, net="resnet", optional=("fixup",), claim=1))
