@@ -26,10 +26,10 @@ DOWNSTREAM = {"aggregate": 1, "claims": 1, "scorecard": 1, "report": 1, "all": 1
 # at 1 (every DLN surface and line in one job).
 SURFACE_JOBS = {"surface": 4, "interpolation": 2, "surface_stack": 1, "surfaces": 1}
 DLN_SURFACES = {"surface_stack": 1, "surfaces": 1}
-# Its runs: 8 VGG runs, a job each, probed in 2 segments each; 16 DLN runs in 14 stacks (a
-# stack of two seeds of each variant of the Glorot normal + half_sum recipe, the others one run),
-# 10 of them probed, in 2 segments each.
-EVERY_JOB = {"train": 8, "train_stack": 12, "probe": 16, "probe_stack": 20, **SURFACE_JOBS, **DOWNSTREAM}
+# Its runs: 10 VGG runs (an Adam pair among them) and 2 ResNet runs, a job each, probed in 2
+# segments each; 16 DLN runs in 14 stacks (a stack of two seeds of each variant of the Glorot
+# normal + half_sum recipe, the others one run), 10 of them probed, in 2 segments each.
+EVERY_JOB = {"train": 12, "train_stack": 12, "probe": 24, "probe_stack": 20, **SURFACE_JOBS, **DOWNSTREAM}
 
 
 @pytest.fixture(scope="module")
@@ -144,17 +144,17 @@ def test_editing_one_normalization_retrains_only_its_runs(snakemake_bin, project
         with edited(sources / f"workflow/bnopt/norms/{family}.py", "\n# edited\n"):
             assert plan(snakemake_bin, project) == {"train": 1, "train_stack": 1, "probe": 2, "probe_stack": 2,
                                                     **DOWNSTREAM}, family
-    # BatchNorm's: every batchnorm and noisy_batchnorm run (VGG 4; DLN 4 stacks: 1e-4, the sweep's two lrs in
-    # one, momentum, and the Glorot normal + half_sum recipe's two seeds).
+    # BatchNorm's: every batchnorm and noisy_batchnorm run (VGG 5, Adam's among them; the ResNet's 1; DLN 4
+    # stacks: 1e-4, the sweep's two lrs in one, momentum, and the Glorot normal + half_sum recipe's two seeds).
     with edited(sources / "workflow/bnopt/norms/batch.py", "\n# edited\n"):
         counts = plan(snakemake_bin, project)
-        assert counts["train"] == 4 and counts["train_stack"] == 4
+        assert counts["train"] == 6 and counts["train_stack"] == 4
 
 
 def test_editing_probe_or_claims_code_does_not_retrain(snakemake_bin, project):
     sources, _ = project
     with edited(sources / "workflow/bnopt/measure/probes.py", "\n# edited\n"):
-        assert plan(snakemake_bin, project) == {"probe": 16, "probe_stack": 20, **DOWNSTREAM}
+        assert plan(snakemake_bin, project) == {"probe": 24, "probe_stack": 20, **DOWNSTREAM}
     # What the claims and the scorecard measure on a run is shared; a claim's own rule is its own.
     with edited(sources / "workflow/bnopt/analysis/measures.py", "\n# edited\n"):
         assert plan(snakemake_bin, project) == {"claims": 1, "scorecard": 1, "report": 1, "all": 1}

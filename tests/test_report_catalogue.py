@@ -153,6 +153,9 @@ def test_the_optimizer_figure_shows_each_optimizer_at_its_own_lrs_beside_sgd_at_
     # Adam at 1e-3 and 1e-2, SGD at 0.01 ... 1.0: Adam's two rows and SGD's at the paper's 0.1
     training = pd.DataFrame(runs("sgd", [0.01, 0.03, 0.1, 0.5, 1.0]) + runs("adam", [0.001, 0.01]))
     assert _rows_shown(training, "vgg", ["standard", "batchnorm"], ["adam"]) == [0.001, 0.01, 0.1]
+    # with landscape probes, the probed lrs only (Adam's third lr and SGD's 0.1 trained, not probed)
+    steps = pd.DataFrame(runs("sgd", [0.01]) + runs("adam", [0.001, 0.01]))
+    assert _rows_shown(training, "vgg", ["standard", "batchnorm"], ["adam"], steps) == [0.001, 0.01]
     # momentum at the paper's lr itself: that row holds both
     training = pd.DataFrame(runs("sgd", [0.1, 0.5]) + runs("sgd-m0.9", [0.01, 0.1]))
     assert _rows_shown(training, "vgg", ["standard", "batchnorm"], ["sgd-m0.9"]) == [0.01, 0.1]

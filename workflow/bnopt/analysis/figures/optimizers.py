@@ -110,17 +110,29 @@ def _optimizer_summary(t: dict, net: str, lr: float, variants: list[str], tokens
     return (f" This run, lr {lr:g} (medians over seeds and probe steps): " + "; ".join(parts) + "." + verdicts)
 
 
-def _rows_shown(training: pd.DataFrame, net: str, variants: list[str], others: list[str]) -> list[float]:
+def _rows_shown(training: pd.DataFrame, net: str, variants: list[str], others: list[str],
+                steps: pd.DataFrame | None = None) -> list[float]:
     """The figure's rows: every lr of the other optimizers (each at its own: Adam's lrs
     are not SGD's), and the paper's SGD at the paper's lr (else its first) beside them;
-    where two optimizers share an lr, both are drawn in that row."""
-    theirs = {lr for token in others for lr in _lrs_of(training, net, variants, token)}
-    sgd = _lrs_of(training, net, variants, PAPER_TOKEN)
+    where two optimizers share an lr, both are drawn in that row. With landscape probes
+    (`steps`), only probed lrs (a trained-only lr would leave two panels empty)."""
+    def lrs(token):
+        probed = _lrs_of(steps, net, variants, token) if steps is not None and len(steps) else []
+        return probed or ([] if steps is not None and len(steps) and _probed_any(steps, net, others)
+                          else _lrs_of(training, net, variants, token))
+
+    theirs = {lr for token in others for lr in lrs(token)}
+    sgd = lrs(PAPER_TOKEN)
     paper = [lr for lr in PAPER_LRS.get(net, ()) if any(np.isclose(lr, s) for s in sgd)]
     reference = paper[:1] or sgd[:1]
     if any(np.isclose(lr, r) for lr in theirs for r in reference):
         reference = []
     return sorted(theirs | set(reference))
+
+
+def _probed_any(steps: pd.DataFrame, net: str, tokens: list[str]) -> bool:
+    """Whether `steps` holds landscape probes of `net` under any of `tokens`."""
+    return "optimizer" in steps and bool(((steps["net"] == net) & steps["optimizer"].isin(tokens)).any())
 
 
 def _optimizers(net):
@@ -133,7 +145,7 @@ def _optimizers(net):
             raise NoData(f"needs {net} runs of standard and batchnorm with an optimizer other than the "
                          "paper's SGD: add a run group with optimizer: {momentum: 0.9} "
                          "(config/extensions.yaml) or {name: adam} (config/architectures.yaml)")
-        rows = _rows_shown(training, net, variants, others)
+        rows = _rows_shown(training, net, variants, others, t["landscape_steps"])
         shown = [PAPER_TOKEN, *others]
         fig = optimizer_comparison(t["training"], t["landscape_steps"], net, rows, variants, shown)
         return fig, "".join(_optimizer_summary(t, net, lr, variants, shown) for lr in rows)
