@@ -64,6 +64,13 @@ def optimizer_comparison(training: pd.DataFrame, steps: pd.DataFrame, net: str, 
             ax.set_ylabel("max over eta of beta_eta")
         for ax in row:
             ax.set_xlabel("step")
+        drawn = [line for line in row[2].lines if np.isfinite(np.asarray(line.get_ydata(), dtype=float)).any()]
+        if update and not drawn:  # only plain SGD at this lr: its update is -lr grad
+            row[2].clear()
+            row[2].axis("off")
+            row[2].text(0.5, 0.5, f"lr = {lr:g}: no run here is measured along its update\n(plain SGD's "
+                        "update is -lr grad: the panel to the left)", ha="center", va="center",
+                        transform=row[2].transAxes, fontsize=9)
     fig.tight_layout()
     legend(fig)
     return fig
