@@ -36,7 +36,7 @@ BEGIN, END = "<!-- generated: configs -->", "<!-- /generated -->"
 ROWS = (("config/config.yaml",), ("config/quick.yaml",), ("config/quick.yaml", "config/sweep.yaml"),
         ("config/quick.yaml", "config/norms.yaml"), ("config/quick.yaml", "config/extensions.yaml"),
         ("config/quick.yaml", "config/dln-draws.yaml"), ("config/quick.yaml", "config/architectures.yaml"),
-        ("tests/configs/smoke.yaml",))
+        ("config/config.yaml", "config/architectures-paper.yaml"), ("tests/configs/smoke.yaml",))
 CLAIM_COLUMNS = ["claim", "statement", "net", "lr", "optimizer", "recipe", "comparison", "verdict", "k", "n", "effect",
                  "effect_median", "effect_ci_low", "effect_ci_high", "seed_verdicts", "moot_because"]
 CARD_COLUMNS = ["id", "net", "variant", "lr", "recipe", "quantity", "paper", "this_median", "this_min", "this_max",
