@@ -210,7 +210,8 @@ def configs_table(snaps: list[dict], root: Path) -> str:
 def matrix_cells(claims: pd.DataFrame) -> tuple[list[str], dict]:
     """The report's claims matrix (bnopt.analysis.report.claims_matrix) folded to one
     column per net: {(claim, net): [(text, verdict)]}, a comparison named by its subject
-    and qualifier ("batchnorm vs standard [half_sum]" -> "batchnorm [half_sum]")."""
+    and qualifier ("batchnorm vs standard [half_sum]" -> "batchnorm [half_sum]"; claim 8's
+    "standard ResNet vs VGG standard" keeps what it is compared with)."""
     from ..analysis.report import claims_matrix
 
     matrix, cells = claims_matrix(claims), {}
@@ -218,7 +219,9 @@ def matrix_cells(claims: pd.DataFrame) -> tuple[list[str], dict]:
         for setting, entries in row.items():
             net, _, lr = setting.partition(", ")
             for comparison, verdict, kn in entries if isinstance(entries, list) else []:
-                subject = re.sub(r" vs [^,\[]*?( ?)(?=[,\[]|$)", lambda m: m[1], comparison)
+                # the usual references go (the column says the net); claim 8's are what it compares with
+                subject = re.sub(r" vs (?:batchnorm and standard|batchnorm|standard)( ?)(?=[,\[]|$)", lambda m: m[1],
+                                 comparison)
                 cells.setdefault((claim, net), []).append((f"{lr + ': ' if lr else ''}{subject}: {verdict} ({kn})",
                                                            verdict))
     return list(dict.fromkeys(c.split(",")[0] for c in matrix.columns)), cells
