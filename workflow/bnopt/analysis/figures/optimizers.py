@@ -64,7 +64,7 @@ def optimizer_comparison(training: pd.DataFrame, steps: pd.DataFrame, net: str, 
             ax.set_ylabel("max over eta of beta_eta")
         for ax in row:
             ax.set_xlabel("step")
-        drawn = [line for line in row[2].lines if np.isfinite(np.asarray(line.get_ydata(), dtype=float)).any()]
+        drawn = update and any(np.isfinite(np.asarray(line.get_ydata(), dtype=float)).any() for line in row[2].lines)
         if update and not drawn:  # only plain SGD at this lr: its update is -lr grad
             row[2].clear()
             row[2].axis("off")
