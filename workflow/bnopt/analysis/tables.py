@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..defaults import DEFAULT_RECIPE, PAPER_TOKEN
+from ..defaults import DEFAULT_RECIPE, NO_SKIP, PAPER_TOKEN
 
 RUN_COLUMNS = ["net", "variant", "lr", "seed", "optimizer", "init", "objective", "recipe"]
 
@@ -46,6 +46,21 @@ def of_recipe(table: pd.DataFrame, token: str) -> pd.DataFrame:
     """The rows of runs of the recipe `token`: every comparison of variants is made
     between runs of one recipe (one optimizer, initialization and loss)."""
     return _of(table, "recipe", token, DEFAULT_RECIPE)
+
+
+def plain_recipe(recipe: str) -> str:
+    """The token of `recipe`'s runs without the ResNet's skips ("noskip" first,
+    bnopt.training.recipe): "" -> "noskip", "adam" -> "noskip+adam"."""
+    return "+".join([NO_SKIP, recipe] if recipe else [NO_SKIP])
+
+
+def of_recipes(table: pd.DataFrame, tokens: set[str]) -> pd.DataFrame:
+    """The rows of runs of any of the recipes `tokens` (a missing recipe, as a CSV reads
+    the default's empty token, is the default's)."""
+    if "recipe" not in table:
+        return table if DEFAULT_RECIPE in tokens else table.iloc[0:0]
+    return table[table["recipe"].astype(object).where(table["recipe"].notna(), DEFAULT_RECIPE).astype(str)
+                 .isin(tokens)]
 
 
 def read_table(path: str | Path) -> pd.DataFrame:

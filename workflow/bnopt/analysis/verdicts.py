@@ -79,6 +79,11 @@ class Arm:
     variant: str
     recipe: str | None = None
 
+    @property
+    def label(self) -> str:
+        """"RESNET standard [noskip]": its net, variant and sibling recipe."""
+        return f"{self.net.upper()} {self.variant}" + (f" [{self.recipe}]" if self.recipe else "")
+
 
 @dataclass(frozen=True)
 class Check:
@@ -253,7 +258,7 @@ def over_seeds(seeds: list[int], verdicts: list[str], effects: list[float], numb
 def _names(check: Check) -> str:
     if not check.arms:
         return ", ".join(check.variants)
-    return ", ".join(f"{a.net.upper()} {a.variant}" + (f" [{a.recipe}]" if a.recipe else "") for a in check.arms)
+    return ", ".join(arm.label for arm in check.arms)
 
 
 def unmeasured(claim: int, net: str, comparison: str, needs: str) -> dict:

@@ -18,6 +18,7 @@ import math
 
 from ...defaults import NO_SKIP
 from ..measures import did_not_train, final_value, landscape_summary, lrs_with, ratio
+from ..tables import plain_recipe
 from ..verdicts import Arm, Check, Judgement, SeedTables, evaluate, unmeasured
 from .against_batchnorm import ACCURACY_SLACK, trains_like_batchnorm
 
@@ -29,11 +30,6 @@ STATEMENT = ("Beyond the paper: skip connections smooth the landscape like Batch
 NEEDS = "nets.resnet runs of standard beside VGG standard and batchnorm at one lr, probed (config/architectures.yaml)"
 SMOOTHNESS = ("effective beta", "gradient-change range")
 RESNET, VGG = "resnet", "vgg"
-
-
-def plain_recipe(recipe: str) -> str:
-    """The token of `recipe`'s runs without skips ("noskip" first, bnopt.training.recipe)."""
-    return "+".join([NO_SKIP, recipe] if recipe else [NO_SKIP])
 
 
 def rows(split: SeedTables) -> list[dict]:
@@ -57,18 +53,14 @@ def rows(split: SeedTables) -> list[dict]:
     return found or [unmeasured(NUMBER, RESNET, "standard ResNet vs VGG standard and batchnorm", NEEDS)]
 
 
-def _name(arm: Arm) -> str:
-    return f"{arm.net.upper()} {arm.variant}" + (f" [{arm.recipe}]" if arm.recipe else "")
-
-
 def _smoother(lr: float, mine: Arm, other: Arm, below: bool, split: SeedTables) -> dict:
     """Is `mine` smoother than `other` (both SMOOTHNESS medians strictly below), or, when
     `below` is False, at least as smooth (effective beta at most `other`'s)?"""
     if below:
-        rule = (f"medians over probe steps: the {_name(mine)}'s effective beta and gradient-change range are below "
-                f"the {_name(other)}'s")
+        rule = (f"medians over probe steps: the {mine.label}'s effective beta and gradient-change range are below "
+                f"the {other.label}'s")
     else:
-        rule = f"medians over probe steps: the {_name(mine)}'s effective beta is at most the {_name(other)}'s"
+        rule = f"medians over probe steps: the {mine.label}'s effective beta is at most the {other.label}'s"
     if other.net != mine.net:  # what differs beside the architecture
         rule += (" (each net under its own config: its init, He-normal for the ResNet and the paper's Glorot for "
                  "the VGG, its schedule and its probe steps)")
@@ -78,7 +70,7 @@ def _smoother(lr: float, mine: Arm, other: Arm, below: bool, split: SeedTables) 
         if a.empty or b.empty:
             return Judgement(None, {})
         mine_s, other_s = landscape_summary(a), landscape_summary(b)
-        numbers = {f"{k} {_name(arm)}": s[k] for k in SMOOTHNESS for arm, s in ((mine, mine_s), (other, other_s))}
+        numbers = {f"{k} {arm.label}": s[k] for k in SMOOTHNESS for arm, s in ((mine, mine_s), (other, other_s))}
         if any(math.isnan(v) for v in numbers.values()):
             return Judgement(None, numbers)
         ok = (all(mine_s[k] < other_s[k] for k in SMOOTHNESS) if below
@@ -87,7 +79,7 @@ def _smoother(lr: float, mine: Arm, other: Arm, below: bool, split: SeedTables) 
 
     other_name = (f"VGG {other.variant}" if other.net == VGG else "no skips")
     return evaluate(Check(NUMBER, RESNET, lr, f"standard ResNet vs {other_name}", (), (), rule,
-                          f"effective beta, {_name(mine)} / {_name(other)}", judge, source="landscape_steps",
+                          f"effective beta, {mine.label} / {other.label}", judge, source="landscape_steps",
                           arms=(mine, other), reference_arms=(mine, other)), split)
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 from ...defaults import NO_SKIP
 from ...runs import own_recipe
 from .. import measures
+from ..tables import of_recipes, plain_recipe
 from ..measures import fmt
 from .choices import Spec, claim_verdicts, diverged_note, seeds_note
 from .style import PALETTE, NoData, across_seeds, apply_theme, legend, median_and_band, smooth
@@ -35,7 +36,7 @@ class Arm:
 def arms_for(recipe: str) -> list[Arm]:
     """The networks of claim 8 under the ResNet's own recipe: VGG dashed, ResNet solid,
     the plain net dotted."""
-    plain = "+".join([NO_SKIP, recipe] if recipe else [NO_SKIP])
+    plain = plain_recipe(recipe)
     return [Arm("vgg", "standard", recipe, "--"), Arm("vgg", "batchnorm", recipe, "--"),
             Arm("resnet", "standard", recipe, "-"), Arm("resnet", "batchnorm", recipe, "-"),
             Arm("resnet", "fixup", recipe, "-"), Arm("resnet", "standard", plain, ":"),
@@ -43,13 +44,10 @@ def arms_for(recipe: str) -> list[Arm]:
 
 
 def _of_recipes(table: pd.DataFrame, tokens: set[str]) -> pd.DataFrame:
-    """The rows of `table` (runs' tables and the claims) of the recipes `tokens` (a
-    table without the column: the default recipe's)."""
+    """The rows of `table` (runs' tables and the claims) of the recipes `tokens`."""
     if not isinstance(table, pd.DataFrame) or "net" not in table:
         return table
-    if "recipe" not in table:
-        return table if "" in tokens else table.iloc[0:0]
-    return table[table["recipe"].astype(object).where(table["recipe"].notna(), "").astype(str).isin(tokens)]
+    return of_recipes(table, tokens)
 
 
 def _rows(table: pd.DataFrame, arm: Arm, lr: float) -> pd.DataFrame:
